@@ -1,0 +1,16 @@
+"""gradcheck: exact, symbolic and numeric verification of the gradients of convolutional-network layers.
+
+>>> import gradcheck as gc
+>>> layer = gc.layer("conv2d")
+>>> gx, gw = layer.backward([[-2, 2], [1, -1]], [[1, 0, -1], [1, 0, 1], [0, 1, 1]], [[-1, 2], [3, 1]])
+>>> gw.tolist()
+[[-1, -3], [-3, 2]]
+>>> gc.verify(layer, [[1, 0, -1], [1, 0, 1], [0, 1, 1]], [[-1, 2], [3, 1]]).ok
+True
+"""
+from .errors import ConfigError, GradcheckError, InputError
+from .layers import Layer, layer, layers
+from .verify import Verdict, verify
+
+__all__ = ["ConfigError", "GradcheckError", "InputError", "Layer", "Verdict", "layer", "layers", "verify"]
+__version__ = "0.1.0"

@@ -1,0 +1,31 @@
+"""The layer registry: every layer gradcheck knows, by its torch.nn.functional name.
+
+Adding a layer means one file in this package and one line in ``REGISTRY``.
+"""
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .base import IndexRule, Layer
+from .conv import Conv1d, Conv2d
+
+REGISTRY: dict[str, type[Layer]] = {
+    "conv1d": Conv1d,
+    "conv2d": Conv2d,
+}
+
+
+def layers() -> list[str]:
+    """Names of the registered layers, sorted."""
+    return sorted(REGISTRY)
+
+
+def layer(name: str, **params) -> Layer:
+    """A configured layer, e.g. ``layer("conv2d", stride=2, padding=1)``; ConfigError on bad parameters."""
+    if isinstance(name, Layer):
+        return name if not params else type(name)(**{**name.params, **params})
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown layer {name!r}; registered layers: {', '.join(layers())}")
+    return REGISTRY[name](**params)
+
+
+__all__ = ["REGISTRY", "IndexRule", "Layer", "layer", "layers"]

@@ -1,0 +1,68 @@
+"""The few array operations the textbook identities are written in: dilate, pad, rot180, correlate.
+
+All work on channel-first arrays (N, C, *spatial) with any number of spatial dimensions and any dtype
+NumPy can multiply (float, int, or object arrays of ``fractions.Fraction`` for exact rational data).
+``correlate`` is the only place that multiplies: windows come from ``sliding_window_view`` and are
+contracted with ``einsum`` (BLAS for floats), so no Python loop ever runs over pixels.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def dilate_by(a: np.ndarray, factor: tuple[int, ...]) -> np.ndarray:
+    """Insert ``factor − 1`` zeros between neighbouring entries along each spatial axis.
+
+    ``dilate_by(G, stride)`` is the stride-dilated upstream gradient of the textbook identities;
+    ``dilate_by(F, dilation)`` is the dilated ("à trous") filter.
+    """
+    spatial = a.shape[2:]
+    if all(f == 1 for f in factor):
+        return a
+    out_shape = a.shape[:2] + tuple(f * (n - 1) + 1 if n else 0 for n, f in zip(spatial, factor))
+    out = np.zeros(out_shape, dtype=a.dtype)
+    out[(slice(None), slice(None)) + tuple(slice(None, None, f) for f in factor)] = a
+    return out
+
+
+def pad(a: np.ndarray, pads: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Zero padding of the spatial axes by (before, after) pairs; negative amounts crop."""
+    grow = [(0, 0), (0, 0)] + [(max(b, 0), max(e, 0)) for b, e in pads]
+    out = np.pad(a, grow) if any(b or e for b, e in grow) else a
+    crop = tuple(slice(max(-b, 0), out.shape[2 + i] - max(-e, 0)) for i, (b, e) in enumerate(pads))
+    return out[(slice(None), slice(None)) + crop]
+
+
+def rot180(w: np.ndarray) -> np.ndarray:
+    """The filter rotated by 180°: every spatial axis reversed."""
+    return w[(slice(None), slice(None)) + (slice(None, None, -1),) * (w.ndim - 2)]
+
+
+def swap_in_out(w: np.ndarray, groups: int) -> np.ndarray:
+    """(O, C/g, *K) -> (C, O/g, *K): the same filter bank read with input and output channels swapped."""
+    out_ch, in_per_group = w.shape[:2]
+    per_group = w.reshape((groups, out_ch // groups, in_per_group) + w.shape[2:])
+    return np.swapaxes(per_group, 1, 2).reshape((groups * in_per_group, out_ch // groups) + w.shape[2:])
+
+
+def correlate(x: np.ndarray, w: np.ndarray, *, stride: tuple[int, ...], dilation: tuple[int, ...],
+              groups: int = 1) -> np.ndarray:
+    """Valid cross-correlation: out[n,o,i] = Σ_{c,a} x[n, g(o)·C/g + c, s·i + d·a] · w[o, c, a].
+
+    x (N, C, *S), w (O, C/groups, *K) -> (N, O, *S_out) with S_out = ⌊(S − d(K−1) − 1)/s⌋ + 1.
+    """
+    nsp = x.ndim - 2
+    extent = tuple(d * (k - 1) + 1 for k, d in zip(w.shape[2:], dilation))
+    windows = sliding_window_view(x, extent, axis=tuple(range(2, 2 + nsp)))
+    # windows: (N, C, *S_full, *extent); keep every s-th window and every d-th tap inside it.
+    windows = windows[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)
+                      + tuple(slice(None, None, d) for d in dilation)]
+    n, c = x.shape[:2]
+    o = w.shape[0]
+    grouped_windows = windows.reshape((n, groups, c // groups) + windows.shape[2:])
+    grouped_w = w.reshape((groups, o // groups) + w.shape[1:])
+    s_ix, k_ix = "xyz"[:nsp], "uvw"[:nsp]
+    out = np.einsum(f"ngc{s_ix}{k_ix},goc{k_ix}->ngo{s_ix}", grouped_windows, grouped_w,
+                    optimize=x.dtype != object)
+    return out.reshape((n, o) + windows.shape[2:2 + nsp])

@@ -1,0 +1,59 @@
+"""Parsing and validation of the torch.nn.functional-style parameters shared by several layers.
+
+Every function returns a normalised value (a tuple with one entry per spatial dimension) or raises
+:class:`ConfigError` naming the parameter, the offending value and what is allowed.
+"""
+from __future__ import annotations
+
+import numbers
+
+from ..errors import ConfigError
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def int_tuple(name: str, value, ndim: int, *, minimum: int) -> tuple[int, ...]:
+    """An int, or a tuple/list of `ndim` ints, each >= `minimum`."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,) * ndim
+    if len(items) != ndim or not all(_is_int(v) and v >= minimum for v in items):
+        shape = "an int" if ndim == 1 else f"an int or a tuple of {ndim} ints"
+        raise ConfigError(f"{name}={value!r} is not allowed: {name} must be {shape} >= {minimum}")
+    return tuple(int(v) for v in items)
+
+
+def positive_int(name: str, value) -> int:
+    if not _is_int(value) or value < 1:
+        raise ConfigError(f"{name}={value!r} is not allowed: {name} must be an int >= 1")
+    return int(value)
+
+
+def padding_spec(value, ndim: int) -> str | tuple[int, ...]:
+    """'same', 'valid', an int >= 0 or a tuple of `ndim` ints >= 0 (torch.nn.functional semantics)."""
+    if isinstance(value, str):
+        if value.lower() in ("same", "valid"):
+            return value.lower()
+        raise ConfigError(f"padding={value!r} is not allowed: padding must be 'same', 'valid' or ints >= 0")
+    return int_tuple("padding", value, ndim, minimum=0)
+
+
+def resolve_padding(spec, kernel: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """(before, after) zero padding per spatial dimension.
+
+    'same' pads d·(k−1) in total; when that is odd the extra row/column goes after (bottom/right), as
+    PyTorch, TensorFlow and XLA all do for stride 1.
+    """
+    if spec == "valid":
+        return tuple((0, 0) for _ in kernel)
+    if spec == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    return tuple((p, p) for p in spec)
+
+
+def fmt(value) -> str:
+    """A parameter value as the user wrote it, for messages and summaries: (2, 2) -> 2."""
+    if isinstance(value, tuple) and len(set(value)) == 1:
+        return repr(value[0])
+    return repr(value)

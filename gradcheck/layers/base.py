@@ -1,0 +1,191 @@
+"""What every layer is: named inputs, validated parameters, and the four views of one forward rule.
+
+A layer file subclasses :class:`Layer` and fills in, side by side:
+
+- ``validate(params)``  -> normalised parameters, or :class:`ConfigError`;
+- ``check_shapes(shapes)`` and ``output_shape(shapes)``;
+- ``sympy_rule(shapes)``  -> :class:`IndexRule`, the forward rule written once in SymPy index notation;
+  the sympy oracle derives every gradient from it (see ``gradcheck.symbolic``);
+- ``numpy_forward(*arrays)`` and ``numpy_backward(grad_out, *arrays)``, the hand-coded textbook rule;
+- ``jax_forward(*arrays)``, built from ``jax.lax`` ops, differentiated by ``jax.vjp``.
+
+The public ``forward``/``backward`` here add what is common: input conversion and validation, the
+promotion of single-channel 2-D exercises to (1, 1, H, W), and answers returned in the shape given.
+"""
+from __future__ import annotations
+
+import numbers
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, ClassVar
+
+import numpy as np
+import sympy as sp
+
+from ..errors import ConfigError, InputError
+from ._params import fmt
+
+
+@dataclass(frozen=True)
+class IndexRule:
+    """One output element as a SymPy expression: ``output[indices] = expr``.
+
+    ``expr`` is a sum of terms; each term is a ``sympy.Sum`` over reduction indices with constant
+    bounds, or an expression without one. Operands appear as ``IndexedBase`` objects whose names are
+    the layer's input names; index expressions may leave the operand's range, which reads ``fill[name]``
+    (0: zero padding) and receives no gradient.
+    """
+
+    indices: tuple[sp.Symbol, ...]
+    shape: tuple[int, ...]
+    expr: sp.Expr
+    operands: dict[str, tuple[int, ...]]
+    fill: dict[str, Any] = field(default_factory=dict)
+
+    def equation(self, name: str = "O") -> sp.Eq:
+        """The rule as ``Eq(O[i, ...], expr)``, for printing (``sympy.latex``, ``sympy.pretty``)."""
+        return sp.Eq(sp.IndexedBase(name)[self.indices], self.expr, evaluate=False)
+
+
+def as_array(name: str, value) -> np.ndarray:
+    """An input as an array of int64, float, or object (Python ints and Fractions: exact rationals)."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise InputError(f"{name} is not a rectangular array of numbers: {exc}") from None
+    if arr.dtype == bool:
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+            raise InputError(f"{name} holds {arr[bad]} at index {bad}: inputs must be finite numbers")
+        return arr
+    if arr.dtype == object:
+        flat = arr.ravel()
+        for i, v in enumerate(flat):
+            if isinstance(v, bool) or not isinstance(v, (numbers.Rational, float)):
+                raise InputError(f"{name} holds {v!r} at flat index {i}: inputs must be numbers "
+                                 "(int, float or fractions.Fraction)")
+        if any(isinstance(v, float) for v in flat):
+            return as_array(name, arr.astype(np.float64))
+        return np.array([v if isinstance(v, int) else Fraction(v) for v in flat], dtype=object).reshape(arr.shape)
+    raise InputError(f"{name} has dtype {arr.dtype}: inputs must be real numbers (int, float or Fraction)")
+
+
+def is_exact(arr: np.ndarray) -> bool:
+    """Integer or rational data, on which linear and piecewise-linear layers must agree exactly."""
+    return arr.dtype.kind in "iu" or arr.dtype == object
+
+
+class Layer(ABC):
+    """A configured layer: ``gc.layer("conv2d", stride=2)`` returns one."""
+
+    name: ClassVar[str]
+    inputs: ClassVar[tuple[str, ...]]            # call order, e.g. ("x", "w", "b")
+    required: ClassVar[int]                      # how many leading inputs must be given
+    differentiable: ClassVar[tuple[str, ...]]    # inputs that receive a gradient
+    ranks: ClassVar[dict[str, int]]              # full rank of each input
+    promotable: ClassVar[dict[str, int]] = {}    # rank a single-channel exercise may use instead
+
+    def __init__(self, **params):
+        self.params: dict[str, Any] = self.validate(dict(params))
+
+    # -- to be provided by each layer file -------------------------------------------------------
+    @abstractmethod
+    def validate(self, params: dict) -> dict:
+        ...
+
+    def check_shapes(self, shapes: dict[str, tuple[int, ...]]) -> None:
+        """Raise ConfigError/InputError when the shapes do not fit together or with the parameters."""
+
+    @abstractmethod
+    def output_shape(self, shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
+        ...
+
+    @abstractmethod
+    def sympy_rule(self, shapes: dict[str, tuple[int, ...]]) -> IndexRule:
+        ...
+
+    @abstractmethod
+    def numpy_forward(self, *arrays):
+        ...
+
+    @abstractmethod
+    def numpy_backward(self, grad_out, *arrays):
+        ...
+
+    @abstractmethod
+    def jax_forward(self, *arrays):
+        ...
+
+    # -- common machinery --------------------------------------------------------------------------
+    @property
+    def key(self) -> tuple:
+        """Hashable identity of the configuration (for caches)."""
+        return (self.name,) + tuple(sorted(self.params.items()))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={fmt(v)}" for k, v in self.params.items())
+        return f"{self.name}({args})"
+
+    def prepare(self, inputs, grad_out=None):
+        """Validate and promote inputs: returns (dict name -> full-rank array, given shapes, grad_out)."""
+        if not self.required <= len(inputs) <= len(self.inputs):
+            expected = ", ".join(self.inputs[:self.required])
+            optional = ", ".join(self.inputs[self.required:])
+            raise InputError(f"{self.name} takes inputs ({expected}" + (f"[, {optional}]" if optional else "")
+                             + f"), got {len(inputs)} arrays")
+        arrays, given = {}, {}
+        for name, value in zip(self.inputs, inputs):
+            if value is None:
+                if self.inputs.index(name) < self.required:
+                    raise InputError(f"{self.name}: input {name} is required, got None")
+                continue
+            arr = as_array(name, value)
+            given[name] = arr.shape
+            arrays[name] = self._promote(name, arr)
+        shapes = {k: v.shape for k, v in arrays.items()}
+        self.check_shapes(shapes)
+        if grad_out is None:
+            return arrays, given, None
+        g = as_array("grad_out", grad_out)
+        expected = self.output_shape(shapes)
+        if g.shape != expected:
+            g = g.reshape(expected) if g.size == int(np.prod(expected)) and g.ndim < len(expected) else g
+        if g.shape != expected:
+            raise InputError(f"grad_out has shape {g.shape}, but {self!r} maps these inputs to shape {expected}")
+        return arrays, given, g
+
+    def _promote(self, name: str, arr: np.ndarray) -> np.ndarray:
+        rank = self.ranks[name]
+        if arr.ndim == rank:
+            return arr
+        if arr.ndim == self.promotable.get(name, -1):
+            return arr.reshape((1,) * (rank - arr.ndim) + arr.shape)
+        allowed = f"{rank}" + (f" (or {self.promotable[name]} for one channel)" if name in self.promotable else "")
+        raise InputError(f"{self.name}: input {name} has shape {arr.shape} ({arr.ndim}-D); "
+                         f"it must be {allowed}-D")
+
+    def forward(self, *inputs):
+        """NumPy forward pass. Single-channel 2-D exercises give a 2-D answer."""
+        arrays, given, _ = self.prepare(inputs)
+        out = self.numpy_forward(*arrays.values())
+        first = self.inputs[0]
+        return out.reshape(out.shape[-len(given[first]):]) if len(given[first]) < self.ranks[first] else out
+
+    def backward(self, grad_out, *inputs):
+        """Hand-coded NumPy backward: one gradient per given input, in order, each in the shape given."""
+        arrays, given, g = self.prepare(inputs, grad_out)
+        grads = self.numpy_backward(g, *arrays.values())
+        return self.restore_shapes(grads, given)
+
+    def restore_shapes(self, grads, given):
+        """Reshape full-rank gradients (one per given input, differentiable or None) to the shapes given."""
+        return tuple(None if gr is None else np.asarray(gr).reshape(given[name])
+                     for name, gr in zip(given, grads))
+
+
+__all__ = ["IndexRule", "Layer", "ConfigError", "InputError", "as_array", "is_exact"]

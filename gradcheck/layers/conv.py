@@ -1,0 +1,155 @@
+"""Convolution (cross-correlation, as deep-learning layers compute it): conv1d and conv2d.
+
+Conventions (torch.nn.functional.conv2d / jax.lax.conv_general_dilated):
+- x (N, C_in, *S), w (C_out, C_in/groups, *K), optional b (C_out,); NCHW / OIHW.
+- padding: int, tuple, 'valid' (none) or 'same' (stride 1 only, as in PyTorch; when d·(k−1) is odd the
+  extra zero row/column goes after, as PyTorch, TensorFlow and XLA all do).
+- output size per spatial dimension: ⌊(S + p_before + p_after − d·(k−1) − 1) / s⌋ + 1.
+- convolution is linear in x and in w, so every oracle is exact on integer and rational data.
+"""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from ..errors import ConfigError, InputError
+from . import _numpy_ops as ops
+from ._params import int_tuple, padding_spec, positive_int, resolve_padding
+from .base import IndexRule, Layer
+
+
+class Conv(Layer):
+    spatial: int
+    inputs = ("x", "w", "b")
+    required = 2
+    differentiable = ("x", "w", "b")
+
+    def validate(self, params):
+        unknown = set(params) - {"stride", "padding", "dilation", "groups"}
+        if unknown:
+            raise ConfigError(f"{self.name} has no parameter {sorted(unknown)[0]!r}; "
+                              "its parameters are stride, padding, dilation, groups")
+        nd = self.spatial
+        out = {"stride": int_tuple("stride", params.get("stride", 1), nd, minimum=1),
+               "padding": padding_spec(params.get("padding", 0), nd),
+               "dilation": int_tuple("dilation", params.get("dilation", 1), nd, minimum=1),
+               "groups": positive_int("groups", params.get("groups", 1))}
+        if out["padding"] == "same" and out["stride"] != (1,) * nd:
+            raise ConfigError(f"padding='same' is not allowed with stride={params.get('stride')!r}: "
+                              "'same' needs stride 1 (as in PyTorch); give the padding as numbers instead")
+        return out
+
+    # -- shapes ------------------------------------------------------------------------------------
+    def pads(self, kernel) -> tuple[tuple[int, int], ...]:
+        return resolve_padding(self.params["padding"], kernel, self.params["dilation"])
+
+    def check_shapes(self, shapes):
+        (n, c, *size), (o, c_per_group, *kernel) = shapes["x"], shapes["w"]
+        g = self.params["groups"]
+        if c % g or o % g:
+            which, count = ("input", c) if c % g else ("output", o)
+            raise ConfigError(f"groups={g} does not divide the {count} {which} channels "
+                              f"(x {shapes['x']}, w {shapes['w']}); groups must divide C_in and C_out")
+        if c_per_group != c // g:
+            raise InputError(f"w has shape {shapes['w']}: with {c} input channels and groups={g} its second "
+                             f"dimension must be {c // g} (C_in/groups)")
+        for axis, (s, k, d, (pb, pa)) in enumerate(zip(size, kernel, self.params["dilation"], self.pads(kernel))):
+            if d * (k - 1) + 1 > s + pb + pa:
+                raise ConfigError(
+                    f"kernel size {k} (dilation {d}: extent {d * (k - 1) + 1}) is larger than the padded input "
+                    f"({s} + {pb} + {pa} = {s + pb + pa}) along spatial axis {axis}; the kernel extent must fit")
+        if "b" in shapes and shapes["b"] != (o,):
+            raise InputError(f"b has shape {shapes['b']}: it must be ({o},), one bias per output channel")
+
+    def output_shape(self, shapes):
+        (n, _, *size), (o, _, *kernel) = shapes["x"], shapes["w"]
+        return (n, o) + tuple((s + pb + pa - d * (k - 1) - 1) // st + 1 for s, k, d, st, (pb, pa) in zip(
+            size, kernel, self.params["dilation"], self.params["stride"], self.pads(kernel)))
+
+    # -- the forward rule, written once in SymPy ---------------------------------------------------
+    def sympy_rule(self, shapes):
+        (_, c_in, *_), (c_out, c_per_group, *kernel) = shapes["x"], shapes["w"]
+        groups = self.params["groups"]
+        X, W, B = sp.IndexedBase("x"), sp.IndexedBase("w"), sp.IndexedBase("b")
+        n, o, c = sp.symbols("n o c", integer=True, nonnegative=True)
+        out_pos = sp.symbols("i j" if self.spatial == 2 else "i", integer=True, nonnegative=True, seq=True)
+        taps = sp.symbols("p q" if self.spatial == 2 else "p", integer=True, nonnegative=True, seq=True)
+        # Input channel of tap c for output channel o: o's group offset plus c.
+        channel = c if groups == 1 else sp.floor(o / (c_out // groups)) * c_per_group + c
+        positions = [s * i + d * a - pb for i, a, s, d, (pb, _) in zip(
+            out_pos, taps, self.params["stride"], self.params["dilation"], self.pads(kernel))]
+        summand = X[(n, channel, *positions)] * W[(o, c, *taps)]
+        expr = sp.Sum(summand, (c, 0, c_per_group - 1), *[(a, 0, k - 1) for a, k in zip(taps, kernel)])
+        if "b" in shapes:
+            expr = expr + B[o]
+        return IndexRule(indices=(n, o, *out_pos), shape=self.output_shape(shapes), expr=expr,
+                         operands=dict(shapes))
+
+    # -- NumPy forward and the hand-coded backward (textbook identities) ---------------------------
+    def numpy_forward(self, x, w, b=None):
+        p = self.params
+        out = ops.correlate(ops.pad(x, self.pads(w.shape[2:])), w, stride=p["stride"],
+                            dilation=p["dilation"], groups=p["groups"])
+        return out if b is None else out + b.reshape((1, -1) + (1,) * self.spatial)
+
+    def numpy_backward(self, grad_out, x, w, b=None):
+        p = self.params
+        stride, dilation, groups = p["stride"], p["dilation"], p["groups"]
+        kernel = w.shape[2:]
+        pads = self.pads(kernel)
+        x_padded = ops.pad(x, pads)
+        grad_dilated = ops.dilate_by(grad_out, stride)  # s−1 zeros between the entries of G
+
+        # dL/dF = corr(padded X, stride-dilated G), read at the filter's dilation, summed over the batch.
+        # Swapping the batch and channel axes turns "sum over the batch" into the correlation's channel sum.
+        c_g, o_g = x.shape[1] // groups, w.shape[0] // groups
+        grad_w = np.concatenate([
+            ops.correlate(x_padded[:, g * c_g:(g + 1) * c_g].swapaxes(0, 1),
+                          grad_dilated[:, g * o_g:(g + 1) * o_g].swapaxes(0, 1),
+                          stride=dilation, dilation=(1,) * self.spatial)
+            for g in range(groups)], axis=1).swapaxes(0, 1)
+        grad_w = grad_w[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)]
+
+        # dL/dX = full-conv(rot180 F, G): pad the dilated G by the filter extent − 1, correlate with the
+        # rotated (dilated) filter read with in/out channels swapped ...
+        extent = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        full = ops.correlate(ops.pad(grad_dilated, tuple((e, e) for e in extent)),
+                             ops.swap_in_out(ops.rot180(w), groups), stride=(1,) * self.spatial,
+                             dilation=dilation, groups=groups)
+        # ... add the a = (S + 2p − d(k−1) − 1) mod s rows/columns that no output window reached,
+        # then crop the padding off to get back to the input's size.
+        remainder = [xp - f for xp, f in zip(x_padded.shape[2:], full.shape[2:])]
+        full = ops.pad(full, tuple((0, r) for r in remainder))
+        grad_x = ops.pad(full, tuple((-pb, -pa) for pb, pa in pads))
+
+        grad_b = grad_out.sum(axis=(0,) + tuple(range(2, 2 + self.spatial)))
+        return (grad_x, grad_w) if b is None else (grad_x, grad_w, grad_b)
+
+    # -- JAX forward (differentiated by jax.vjp in the jax oracle) ---------------------------------
+    def jax_forward(self, x, w, b=None):
+        from jax import lax
+
+        p = self.params
+        layout = {1: ("NCH", "OIH", "NCH"), 2: ("NCHW", "OIHW", "NCHW")}[self.spatial]
+        out = lax.conv_general_dilated(x, w, window_strides=p["stride"], padding=self.pads(w.shape[2:]),
+                                       rhs_dilation=p["dilation"], dimension_numbers=layout,
+                                       feature_group_count=p["groups"], precision=lax.Precision.HIGHEST)
+        return out if b is None else out + b.reshape((1, -1) + (1,) * self.spatial)
+
+
+class Conv2d(Conv):
+    """2-D convolution: x (N, C, H, W), w (O, C/groups, kH, kW), b (O,)."""
+
+    name = "conv2d"
+    spatial = 2
+    ranks = {"x": 4, "w": 4, "b": 1}
+    promotable = {"x": 2, "w": 2, "b": 0}
+
+
+class Conv1d(Conv):
+    """1-D convolution: x (N, C, L), w (O, C/groups, K), b (O,)."""
+
+    name = "conv1d"
+    spatial = 1
+    ranks = {"x": 3, "w": 3, "b": 1}
+    promotable = {"x": 1, "w": 1, "b": 0}

@@ -1,0 +1,27 @@
+"""Central finite differences of L = Σ grad_out · forward(inputs), float64 — a cheap sanity oracle.
+
+The difference is taken of the forward *outputs* before contracting with grad_out, so rounding error
+scales with the outputs one element touches, not with the whole loss.
+"""
+import numpy as np
+
+from ..tolerance import fd_step
+
+
+def gradients(layer, arrays, grad_out):
+    values = {n: np.array(a, dtype=np.float64) for n, a in arrays.items()}  # copies: perturbed in place
+    g = np.asarray(grad_out, dtype=np.float64)
+    grads = {}
+    for name in (n for n in values if n in layer.differentiable):
+        grad = np.zeros_like(values[name])
+        for index in np.ndindex(*grad.shape):
+            original = values[name][index]
+            h = fd_step(original)
+            values[name][index] = original + h
+            plus = layer.numpy_forward(*values.values())
+            values[name][index] = original - h
+            minus = layer.numpy_forward(*values.values())
+            values[name][index] = original
+            grad[index] = np.sum(g * (plus - minus)) / (2 * h)
+        grads[name] = grad
+    return grads

@@ -1,0 +1,195 @@
+"""Run several oracles on one configuration, compare their gradients, vote, and explain.
+
+``verify(layer, *inputs, grad_out=g)`` returns a :class:`Verdict`. On integer or rational data the
+oracles that are exact there are compared with ``==``; any pair involving a float result uses the
+tolerance of ``gradcheck.tolerance``. When oracles disagree the verdict names the odd one out (the
+oracle whose removal leaves the others in agreement) and lists the first wrong elements.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from . import oracles as oracle_registry
+from .layers import Layer, layer as make_layer
+from .layers.base import is_exact
+from .tolerance import rtol_finite_differences, rtol_for, within
+
+MAX_SHOWN = 5
+
+
+def data_kind(arrays) -> str:
+    """'integer', 'rational' or 'float': which oracles can be exact on this data."""
+    if all(a.dtype.kind in "iu" for a in arrays):
+        return "integer"
+    return "rational" if all(is_exact(a) for a in arrays) else "float"
+
+
+def default_grad_out(shape, like_float: bool) -> np.ndarray:
+    """The upstream gradient used when none is given: small integers from a fixed seed (0)."""
+    g = np.random.default_rng(0).integers(-3, 4, size=shape)
+    return g.astype(np.float64) if like_float else g
+
+
+def format_number(v) -> str:
+    if isinstance(v, Fraction):
+        return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+    if isinstance(v, (float, np.floating)):
+        return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{float(v):.12g}"
+    return str(v)
+
+
+@dataclass
+class Mismatch:
+    """Where oracles disagree on one gradient."""
+
+    gradient: str
+    odd_one_out: str | None          # the oracle whose removal leaves the others agreeing
+    agreeing: tuple[str, ...]        # the oracles that agree with each other
+    n_wrong: int
+    first_wrong: list[tuple[tuple[int, ...], dict[str, object]]]  # (index, {oracle: value})
+
+
+@dataclass
+class Verdict:
+    """The outcome of :func:`verify`. ``ok`` is True when every oracle ran and all agree."""
+
+    layer: Layer
+    shapes: dict[str, tuple[int, ...]]
+    kind: str
+    oracles: tuple[str, ...]
+    gradients: dict[str, dict[str, np.ndarray]]       # oracle -> gradient name -> array (shape given)
+    errors: dict[str, str] = field(default_factory=dict)    # oracle -> what went wrong
+    mismatches: list[Mismatch] = field(default_factory=list)
+    tolerances: dict[tuple[str, str], float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.mismatches
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        shapes = "  ".join(f"{k} {v}" for k, v in self.shapes.items())
+        compare = "exact comparison" if self.kind != "float" else "float tolerance"
+        lines = [f"{self.layer!r}  {shapes}  [{self.kind} data, {compare}]"]
+        for name, err in self.errors.items():
+            lines.append(f"  oracle {name} FAILED: {err}")
+        names = next(iter(self.gradients.values()), {}).keys() if self.gradients else []
+        for grad in names:
+            bad = [m for m in self.mismatches if m.gradient == grad]
+            if not bad:
+                lines.append(f"  grad_{grad}: {' = '.join(self.gradients)}")
+                continue
+            m = bad[0]
+            who = (f"{m.odd_one_out} is the odd one out ({' = '.join(m.agreeing)})" if m.odd_one_out
+                   else "no majority")
+            lines.append(f"  grad_{grad}: DISAGREE, {who}; {m.n_wrong} element(s) differ. First:")
+            for index, values in m.first_wrong:
+                lines.append(f"    [{', '.join(map(str, index))}]  " +
+                             "  ".join(f"{o}={format_number(v)}" for o, v in values.items()))
+        inexact = sorted({f"{a}~{b} rtol {t:.2g}" for (a, b), t in self.tolerances.items() if t})
+        if inexact:
+            lines.append(f"  tolerances: {', '.join(inexact)}")
+        count = len(self.gradients)
+        lines.append(f"OK: {count} oracles agree" if self.ok else "FAILED: the oracles disagree" if
+                     self.mismatches else "FAILED: an oracle did not run")
+        return "\n".join(lines)
+
+
+def _pair_rtol(a: str, b: str, kind: str, results) -> float:
+    """0 (compare with ==) when both results are exact on this data, else the pair's float tolerance.
+
+    A result is exact when the oracle is exact on this kind of data (jax computes in float64, which is
+    exact for the small integers used here) or when it comes back as ints or Fractions (a user backward).
+    """
+    def exact(name):
+        spec = oracle_registry.ORACLES.get(name)
+        dtypes = [np.asarray(g).dtype for g in results[name].values()]
+        return (spec is not None and kind in spec.exact_on) or all(d.kind in "iuO" for d in dtypes)
+
+    if exact(a) and exact(b):
+        return 0.0
+    if "fd" in (a, b):
+        return rtol_finite_differences()
+    return max(rtol_for(d) for n in (a, b) for d in
+               [np.asarray(g).dtype for g in results[n].values()] if np.dtype(d).kind == "f")
+
+
+def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLES, **params) -> Verdict:
+    """Compute the gradients of ``layer`` on ``inputs`` with each oracle and compare them.
+
+    ``layer`` is a Layer or a registered name (then ``params`` configure it). ``grad_out`` defaults to
+    :func:`default_grad_out`. ``oracles`` holds names ("sympy", "numpy", "jax", "fd") and/or user
+    backward callables ``fn(grad_out, *inputs, **params)``.
+    """
+    layer = make_layer(layer, **params)
+    arrays, given, g = layer.prepare(inputs, grad_out)
+    if g is None:
+        out_shape = layer.output_shape({k: v.shape for k, v in arrays.items()})
+        g = default_grad_out(out_shape, like_float=any(a.dtype.kind == "f" for a in arrays.values()))
+    kind = data_kind(list(arrays.values()) + [g])
+    chosen = [oracle_registry.get(o) for o in oracles]
+    results, errors, seconds = {}, {}, {}
+    for oracle in chosen:
+        start = time.perf_counter()
+        try:
+            grads = oracle.gradients(layer, arrays, g)
+            results[oracle.name] = _check_shapes(grads, arrays)
+        except Exception as exc:  # an oracle that crashes is reported, not re-raised
+            errors[oracle.name] = f"{type(exc).__name__}: {exc}"
+        seconds[oracle.name] = time.perf_counter() - start
+
+    verdict = Verdict(layer, {**given, "grad_out": g.shape}, kind, tuple(o.name for o in chosen),
+                      gradients={}, errors=errors, seconds=seconds)
+    for name in results:
+        verdict.gradients[name] = dict(zip(
+            results[name], layer.restore_shapes(list(results[name].values()), {k: given[k] for k in results[name]})))
+    ran = list(results)
+    for grad in (n for n in arrays if n in layer.differentiable):
+        agree = {}
+        for a, b in itertools.combinations(ran, 2):
+            rtol = _pair_rtol(a, b, kind, results)
+            verdict.tolerances[(a, b)] = rtol
+            agree[(a, b)] = agree[(b, a)] = within(results[a][grad], results[b][grad], rtol)
+        if all(v.all() for v in agree.values()):
+            continue
+        verdict.mismatches.append(_explain(grad, ran, agree, results, given[grad]))
+    return verdict
+
+
+def _check_shapes(grads, arrays):
+    for name, g in grads.items():
+        if np.shape(g) != arrays[name].shape:
+            raise ValueError(f"gradient for {name} has shape {np.shape(g)}, expected {arrays[name].shape}")
+    return {name: np.asarray(g) for name, g in grads.items()}
+
+
+def _explain(grad, ran, agree, results, given_shape) -> Mismatch:
+    """Find the odd one out and the first elements where it is wrong."""
+    odd, agreeing = None, tuple(ran)
+    for candidate in ran:
+        rest = [o for o in ran if o != candidate]
+        if rest and all(agree[(a, b)].all() for a, b in itertools.combinations(rest, 2)):
+            if len(rest) >= 2 or candidate != "sympy":  # with two oracles, trust the exact derivation
+                odd, agreeing = candidate, tuple(rest)
+                break
+    if odd is not None:
+        wrong = ~agree[(odd, agreeing[0])]
+    else:
+        wrong = np.zeros_like(next(iter(agree.values())))
+        for v in agree.values():
+            wrong |= ~v
+    flat_wrong = np.flatnonzero(wrong)
+    first = []
+    for flat in flat_wrong[:MAX_SHOWN]:
+        full_index = np.unravel_index(flat, wrong.shape)
+        index = tuple(int(i) for i in np.unravel_index(flat, given_shape))
+        first.append((index, {o: results[o][grad][full_index] for o in ran}))
+    return Mismatch(grad, odd, agreeing if odd else (), int(flat_wrong.size), first)
