@@ -3,7 +3,7 @@
 A layer states its forward rule once, for one output element, in SymPy index notation
 (:class:`~gradcheck.layers.IndexRule`), e.g. for conv2d
 
-    O[n, o, i, j] = Sum(x[n, c, s·i + d·p − pad, s·j + d·q − pad] · w[o, c, p, q], (c, ..), (p, ..), (q, ..)) + b[o]
+    O[n, o, i, j] = Sum(x[n, c, s·i + d·p − pad, s·j + d·q − pad] · w[o, c, p, q], (c,..), (p,..), (q,..)) + b[o]
 
 Differentiating the fully expanded expression once per variable is hopeless (307 s for a small conv).
 Instead the engine does reverse accumulation on the *element rule*: each summand is a SymPy expression

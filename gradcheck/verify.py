@@ -37,7 +37,9 @@ def default_grad_out(shape, like_float: bool) -> np.ndarray:
 
 def format_number(v) -> str:
     if isinstance(v, Fraction):
-        return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+        if v.denominator == 1:
+            return str(v.numerator)
+        return f"{v.numerator}/{v.denominator}" if v.denominator < 10**6 else f"{float(v):.12g} (exact)"
     if isinstance(v, (float, np.floating)):
         return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{float(v):.12g}"
     return str(v)
@@ -94,9 +96,9 @@ class Verdict:
             for index, values in m.first_wrong:
                 lines.append(f"    [{', '.join(map(str, index))}]  " +
                              "  ".join(f"{o}={format_number(v)}" for o, v in values.items()))
-        inexact = sorted({f"{a}~{b} rtol {t:.2g}" for (a, b), t in self.tolerances.items() if t})
+        inexact = sorted({f"{a}~{b} {t:.2g}" for (a, b), t in self.tolerances.items() if t})
         if inexact:
-            lines.append(f"  tolerances: {', '.join(inexact)}")
+            lines.append(f"  compared within rtol (a float result is involved): {', '.join(inexact)}")
         count = len(self.gradients)
         lines.append(f"OK: {count} oracles agree" if self.ok else "FAILED: the oracles disagree" if
                      self.mismatches else "FAILED: an oracle did not run")
@@ -146,7 +148,8 @@ def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLE
             errors[oracle.name] = f"{type(exc).__name__}: {exc}"
         seconds[oracle.name] = time.perf_counter() - start
 
-    verdict = Verdict(layer, {**given, "grad_out": g.shape}, kind, tuple(o.name for o in chosen),
+    shown = {**given, "grad_out": np.shape(grad_out) if grad_out is not None else g.shape}
+    verdict = Verdict(layer, shown, kind, tuple(o.name for o in chosen),
                       gradients={}, errors=errors, seconds=seconds)
     for name in results:
         verdict.gradients[name] = dict(zip(

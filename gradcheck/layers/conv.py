@@ -2,8 +2,8 @@
 
 Conventions (torch.nn.functional.conv2d / jax.lax.conv_general_dilated):
 - x (N, C_in, *S), w (C_out, C_in/groups, *K), optional b (C_out,); NCHW / OIHW.
-- padding: int, tuple, 'valid' (none) or 'same' (stride 1 only, as in PyTorch; when d·(k−1) is odd the
-  extra zero row/column goes after, as PyTorch, TensorFlow and XLA all do).
+- padding: int, tuple, 'valid' (none) or 'same': ⌈S/s⌉ outputs, the TensorFlow/XLA 'SAME' rule (PyTorch
+  allows 'same' only with stride 1, where the rules coincide); an odd total puts the extra zero after.
 - output size per spatial dimension: ⌊(S + p_before + p_after − d·(k−1) − 1) / s⌋ + 1.
 - convolution is linear in x and in w, so every oracle is exact on integer and rational data.
 """
@@ -34,14 +34,12 @@ class Conv(Layer):
                "padding": padding_spec(params.get("padding", 0), nd),
                "dilation": int_tuple("dilation", params.get("dilation", 1), nd, minimum=1),
                "groups": positive_int("groups", params.get("groups", 1))}
-        if out["padding"] == "same" and out["stride"] != (1,) * nd:
-            raise ConfigError(f"padding='same' is not allowed with stride={params.get('stride')!r}: "
-                              "'same' needs stride 1 (as in PyTorch); give the padding as numbers instead")
         return out
 
     # -- shapes ------------------------------------------------------------------------------------
-    def pads(self, kernel) -> tuple[tuple[int, int], ...]:
-        return resolve_padding(self.params["padding"], kernel, self.params["dilation"])
+    def pads(self, kernel, size) -> tuple[tuple[int, int], ...]:
+        p = self.params
+        return resolve_padding(p["padding"], kernel, p["dilation"], p["stride"], size)
 
     def check_shapes(self, shapes):
         (n, c, *size), (o, c_per_group, *kernel) = shapes["x"], shapes["w"]
@@ -53,7 +51,8 @@ class Conv(Layer):
         if c_per_group != c // g:
             raise InputError(f"w has shape {shapes['w']}: with {c} input channels and groups={g} its second "
                              f"dimension must be {c // g} (C_in/groups)")
-        for axis, (s, k, d, (pb, pa)) in enumerate(zip(size, kernel, self.params["dilation"], self.pads(kernel))):
+        pads = self.pads(kernel, size)
+        for axis, (s, k, d, (pb, pa)) in enumerate(zip(size, kernel, self.params["dilation"], pads)):
             if d * (k - 1) + 1 > s + pb + pa:
                 raise ConfigError(
                     f"kernel size {k} (dilation {d}: extent {d * (k - 1) + 1}) is larger than the padded input "
@@ -64,11 +63,11 @@ class Conv(Layer):
     def output_shape(self, shapes):
         (n, _, *size), (o, _, *kernel) = shapes["x"], shapes["w"]
         return (n, o) + tuple((s + pb + pa - d * (k - 1) - 1) // st + 1 for s, k, d, st, (pb, pa) in zip(
-            size, kernel, self.params["dilation"], self.params["stride"], self.pads(kernel)))
+            size, kernel, self.params["dilation"], self.params["stride"], self.pads(kernel, size)))
 
     # -- the forward rule, written once in SymPy ---------------------------------------------------
     def sympy_rule(self, shapes):
-        (_, c_in, *_), (c_out, c_per_group, *kernel) = shapes["x"], shapes["w"]
+        (_, c_in, *size), (c_out, c_per_group, *kernel) = shapes["x"], shapes["w"]
         groups = self.params["groups"]
         X, W, B = sp.IndexedBase("x"), sp.IndexedBase("w"), sp.IndexedBase("b")
         n, o, c = sp.symbols("n o c", integer=True, nonnegative=True)
@@ -77,7 +76,7 @@ class Conv(Layer):
         # Input channel of tap c for output channel o: o's group offset plus c.
         channel = c if groups == 1 else sp.floor(o / (c_out // groups)) * c_per_group + c
         positions = [s * i + d * a - pb for i, a, s, d, (pb, _) in zip(
-            out_pos, taps, self.params["stride"], self.params["dilation"], self.pads(kernel))]
+            out_pos, taps, self.params["stride"], self.params["dilation"], self.pads(kernel, size))]
         summand = X[(n, channel, *positions)] * W[(o, c, *taps)]
         expr = sp.Sum(summand, (c, 0, c_per_group - 1), *[(a, 0, k - 1) for a, k in zip(taps, kernel)])
         if "b" in shapes:
@@ -88,7 +87,7 @@ class Conv(Layer):
     # -- NumPy forward and the hand-coded backward (textbook identities) ---------------------------
     def numpy_forward(self, x, w, b=None):
         p = self.params
-        out = ops.correlate(ops.pad(x, self.pads(w.shape[2:])), w, stride=p["stride"],
+        out = ops.correlate(ops.pad(x, self.pads(w.shape[2:], x.shape[2:])), w, stride=p["stride"],
                             dilation=p["dilation"], groups=p["groups"])
         return out if b is None else out + b.reshape((1, -1) + (1,) * self.spatial)
 
@@ -96,7 +95,7 @@ class Conv(Layer):
         p = self.params
         stride, dilation, groups = p["stride"], p["dilation"], p["groups"]
         kernel = w.shape[2:]
-        pads = self.pads(kernel)
+        pads = self.pads(kernel, x.shape[2:])
         x_padded = ops.pad(x, pads)
         grad_dilated = ops.dilate_by(grad_out, stride)  # s−1 zeros between the entries of G
 
@@ -131,7 +130,8 @@ class Conv(Layer):
 
         p = self.params
         layout = {1: ("NCH", "OIH", "NCH"), 2: ("NCHW", "OIHW", "NCHW")}[self.spatial]
-        out = lax.conv_general_dilated(x, w, window_strides=p["stride"], padding=self.pads(w.shape[2:]),
+        out = lax.conv_general_dilated(x, w, window_strides=p["stride"],
+                                       padding=self.pads(w.shape[2:], x.shape[2:]),
                                        rhs_dilation=p["dilation"], dimension_numbers=layout,
                                        feature_group_count=p["groups"], precision=lax.Precision.HIGHEST)
         return out if b is None else out + b.reshape((1, -1) + (1,) * self.spatial)

@@ -1,0 +1,158 @@
+"""The ``gradcheck`` command.
+
+    gradcheck list
+    gradcheck verify conv2d [--stride S] [--padding P] [--dilation D] [--groups G]
+                            [--examples N] [--seed S] [--kind integer|rational|float] [--oracles sympy,numpy,jax]
+    gradcheck verify --all [--examples N]
+
+``verify`` draws configurations with Hypothesis (parameters given on the command line are held), runs
+the oracles on each, prints a summary, and exits 0 only if they all agree; on a disagreement it prints
+the minimal counterexample Hypothesis shrank it to. Bad arguments give a one-line error and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections import Counter
+
+from . import oracles as oracle_registry
+from .errors import GradcheckError
+from .layers import REGISTRY, layers
+from .verify import verify
+
+LAYER_PARAMS = ("stride", "padding", "dilation", "groups")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse would print the whole usage first)
+        raise SystemExit(_fail(f"{message} (see 'gradcheck {self.prog.split()[-1]} --help')"))
+
+
+def _fail(message: str) -> int:
+    print(f"gradcheck: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _param_value(text: str):
+    """'2' -> 2, '2,1' -> (2, 1), 'same' -> 'same'; never eval."""
+    parts = [p.strip() for p in text.split(",")]
+    if all(p.lstrip("-").isdigit() for p in parts):
+        values = tuple(int(p) for p in parts)
+        return values[0] if len(values) == 1 else values
+    if len(parts) == 1 and parts[0].isalpha():
+        return parts[0]
+    raise argparse.ArgumentTypeError(f"{text!r} is not an int, a comma-separated list of ints or a word")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gradcheck", description="Verify the gradients of CNN layers three ways: "
+                     "SymPy-exact, NumPy textbook identities and JAX autodiff.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="list the registered layers")
+    v = sub.add_parser("verify", help="verify a layer's gradients on Hypothesis-drawn configurations")
+    v.add_argument("layer", nargs="?", help=f"a registered layer ({', '.join(layers())})")
+    v.add_argument("--all", action="store_true", help="verify every registered layer, one row each")
+    for name in LAYER_PARAMS:
+        v.add_argument(f"--{name}", type=_param_value, help=f"hold {name} (e.g. 2 or 2,1); drawn if omitted")
+    v.add_argument("--examples", type=int, default=100, help="configurations to draw (default 100)")
+    v.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed for reproduction)")
+    v.add_argument("--kind", choices=("integer", "rational", "float"), default="integer",
+                   help="data kind (default integer: exact comparison)")
+    v.add_argument("--oracles", default=",".join(oracle_registry.DEFAULT_ORACLES),
+                   help=f"comma-separated, from {', '.join(oracle_registry.ORACLES)} (default sympy,numpy,jax)")
+    return parser
+
+
+def _verify_layer(name, fixed, args, seed):
+    """Draw configurations until one fails or args.examples pass. Returns (row, counterexample text)."""
+    from hypothesis import HealthCheck, find, settings
+    from hypothesis.errors import NoSuchExample
+
+    from .strategies import examples
+
+    oracles = args.oracles.split(",")
+    stats = {"tried": 0, "failed": False, "seconds": Counter()}
+
+    def disagrees(example):
+        verdict = verify(example.layer, *example.inputs, grad_out=example.grad_out, oracles=oracles)
+        if not stats["failed"]:
+            stats["tried"] += 1
+            stats["seconds"].update(verdict.seconds)
+        stats["failed"] = stats["failed"] or not verdict.ok
+        return not verdict.ok
+
+    strategy = examples(name, kind=args.kind, **fixed)
+    config = settings(max_examples=args.examples, database=None, deadline=None,
+                      suppress_health_check=list(HealthCheck))
+    start = time.perf_counter()
+    try:
+        minimal = find(strategy, disagrees, settings=config, random=random.Random(seed))
+    except NoSuchExample:
+        minimal = None
+    elapsed = time.perf_counter() - start
+    counter = None
+    if minimal is not None:
+        verdict = verify(minimal.layer, *minimal.inputs, grad_out=minimal.grad_out, oracles=oracles)
+        counter = f"minimal counterexample for {name}:\n{verdict}\n{minimal!r}"
+    per_oracle = ", ".join(f"{o} {s:.1f} s" for o, s in stats["seconds"].items())
+    agree = stats["tried"] - (minimal is not None)
+    row = (name, str(stats["tried"]), ",".join(oracles), f"{agree}/{stats['tried']}",
+           f"{elapsed:.1f} s ({per_oracle})")
+    return row, counter
+
+
+def _cmd_verify(args) -> int:
+    if args.all == bool(args.layer):
+        return _fail("give one layer name or --all")
+    if args.layer and args.layer not in REGISTRY:
+        return _fail(f"unknown layer {args.layer!r}; registered layers: {', '.join(layers())}")
+    if args.examples < 1:
+        return _fail(f"--examples {args.examples} is not allowed: it must be >= 1")
+    for o in args.oracles.split(","):
+        if o not in oracle_registry.ORACLES:
+            return _fail(f"unknown oracle {o!r} in --oracles; oracles are {', '.join(oracle_registry.ORACLES)}")
+    fixed = {k: getattr(args, k) for k in LAYER_PARAMS if getattr(args, k) is not None}
+    names = layers() if args.all else [args.layer]
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    print(f"gradcheck verify: {args.examples} drawn configurations per layer, {args.kind} data, "
+          f"oracles {args.oracles}, seed {seed}" + (f", held {fixed}" if fixed else ""))
+    rows, failures = [], []
+    for name in names:
+        row, counter = _verify_layer(name, fixed, args, seed)
+        rows.append(row)
+        if counter:
+            failures.append(counter)
+    header = ("layer", "configurations", "oracles", "agree", "time")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    for r in [header] + rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    for text in failures:
+        print("\n" + text)
+    how = "exactly" if args.kind != "float" else "within float tolerance"
+    if failures:
+        print(f"\nFAILED: {len(failures)} layer(s) disagree (reproduce with --seed {seed})")
+        return 1
+    print(f"OK: every oracle agrees {how} on every configuration")
+    return 0
+
+
+def main(argv=None) -> int:
+    try:
+        args = _build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, or a usage error already printed as one line
+        return int(exit_.code or 0)
+    try:
+        if args.command == "list":
+            for name in layers():
+                layer_cls = REGISTRY[name]
+                print(f"{name:12s} inputs ({', '.join(layer_cls.inputs)})  {(layer_cls.__doc__ or '').strip()}")
+            return 0
+        return _cmd_verify(args)
+    except GradcheckError as exc:
+        return _fail(str(exc))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
