@@ -25,21 +25,63 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.pycode import PythonCodePrinter
 
 from .layers.base import IndexRule, Layer
 
 
-class _ExactPrinter(NumPyPrinter):
-    """Prints rational constants as Fractions, so lambdified code never rounds to float."""
+# Operations a summand may use and still be evaluated exactly on Fractions; anything else (exp, log,
+# sqrt, ...) is transcendental and evaluated in mpmath at MPMATH_DIGITS significant digits instead.
+_EXACT_FUNCTIONS = (sp.Piecewise, sp.Max, sp.Min, sp.floor, sp.ceiling, sp.Abs, sp.Mod, sp.Heaviside)
+MPMATH_DIGITS = 40
+
+
+def is_rational_function(expr: sp.Expr) -> bool:
+    """True when ``expr`` uses only + − × ÷, integer powers and piecewise pieces: exact on Fractions."""
+    if any(not (p.exp.is_Integer) for p in expr.atoms(sp.Pow)):
+        return False
+    return all(isinstance(f, _EXACT_FUNCTIONS) for f in expr.atoms(sp.Function))
+
+
+class _ExactMixin:
+    """Prints rational constants and divisions as Fractions, so generated code never rounds to float."""
 
     def _print_Rational(self, expr):
         return f"Fraction({expr.p}, {expr.q})"
 
     _print_Half = _print_Rational
 
+    def _print_Mul(self, expr):
+        return "*".join(f"({self._print(a)})" for a in expr.args)
 
-def _exact_lambdify(args, expr):
-    return sp.lambdify(args, expr, modules=[{"Fraction": Fraction}, "numpy"], printer=_ExactPrinter)
+    def _print_Pow(self, expr):
+        if expr.exp.is_Integer and expr.exp < 0:
+            return f"(Fraction(1) / ({self._print(expr.base)})**{-int(expr.exp)})"
+        return super()._print_Pow(expr)
+
+
+class _ExactArrayPrinter(_ExactMixin, NumPyPrinter):
+    pass
+
+
+class _ExactScalarPrinter(_ExactMixin, PythonCodePrinter):
+    pass
+
+
+def _evaluator(args, expr):
+    """A function of object arrays (broadcast together) that evaluates ``expr`` elementwise.
+
+    Polynomial and rational expressions run as whole-array NumPy code on Python ints and Fractions;
+    piecewise ones (conditions, max, floor) run element by element, still exactly; transcendental ones
+    run element by element in mpmath (the inputs are then converted to mpf by the caller).
+    """
+    if not is_rational_function(expr):
+        scalar = sp.lambdify(args, expr, modules="mpmath")
+        return np.frompyfunc(scalar, len(args), 1) if args else scalar
+    if expr.atoms(*_EXACT_FUNCTIONS):
+        scalar = sp.lambdify(args, expr, modules=[{"Fraction": Fraction}, "math"], printer=_ExactScalarPrinter)
+        return np.frompyfunc(scalar, len(args), 1) if args else scalar
+    return sp.lambdify(args, expr, modules=[{"Fraction": Fraction}, "numpy"], printer=_ExactArrayPrinter)
 
 
 @dataclass
@@ -48,14 +90,17 @@ class _Read:
 
     operand: str
     flat_index: np.ndarray
-    local_derivative: object  # callable of all reads of the summand -> ∂summand/∂u_k
+    local_derivative: object  # callable of (reads..., grid coordinates used) -> ∂summand/∂u_k
 
 
 @dataclass
 class _Term:
     grid: tuple[int, ...]        # output shape + reduction extents
     n_reduction_axes: int
-    summand: object              # callable of the reads
+    form: sp.Expr                # the summand in placeholders u_k and grid symbols
+    args: tuple[sp.Symbol, ...]  # placeholders, then the grid symbols the summand uses
+    coords: list[np.ndarray]     # object-int coordinates of those grid symbols, broadcast to the grid
+    summand: object              # callable of (reads..., coords...)
     reads: list[_Read]
 
 
@@ -71,10 +116,22 @@ class Plan:
         """Number of summand instances (products, for a convolution) the rule expands to."""
         return sum(int(np.prod(t.grid)) for t in self.terms)
 
+    @property
+    def exact(self) -> bool:
+        """True when every summand is a rational function: values and gradients are exact Fractions."""
+        return all(is_rational_function(t.form) for t in self.terms)
+
 
 def _grid_axes(shape):
     """Open-mesh index arrays for a grid of this shape (each broadcasts against the others)."""
     return [np.arange(n).reshape((1,) * k + (n,) + (1,) * (len(shape) - k - 1)) for k, n in enumerate(shape)]
+
+
+def _index_array(expr, grid_symbols, coords, grid) -> tuple[np.ndarray, np.ndarray]:
+    """An index expression evaluated over the grid: (integer values, where it is a whole number)."""
+    values = np.broadcast_to(np.asarray(sp.lambdify(grid_symbols, expr, modules="numpy")(*coords)), grid)
+    whole = np.equal(np.floor(values), values)
+    return np.where(whole, values, -1).astype(np.int64), whole
 
 
 def _compile_term(rule: IndexRule, term: sp.Expr) -> _Term:
@@ -85,29 +142,35 @@ def _compile_term(rule: IndexRule, term: sp.Expr) -> _Term:
     for symbol, lo, hi in limits:
         if not (lo.is_Integer and hi.is_Integer):
             raise ValueError(f"rule bounds must be constants, got {symbol} in [{lo}, {hi}]")
-    red_symbols = [lim[0] for lim in limits]
+    # Sums nested inside the summand (a softmax denominator, a batch mean) have constant bounds:
+    # expand them, so each of their terms becomes a read of its own.
+    summand = summand.replace(lambda e: isinstance(e, sp.Sum), lambda e: e.doit())
     grid = tuple(rule.shape) + tuple(int(hi - lo + 1) for _, lo, hi in limits)
     # Grid coordinates: output indices start at 0, reduction indices at their lower bound.
     axes = _grid_axes(grid)
     coords = axes[:len(rule.shape)] + [ax + int(lo) for ax, (_, lo, _) in zip(axes[len(rule.shape):], limits)]
-    grid_symbols = list(rule.indices) + red_symbols
+    grid_symbols = list(rule.indices) + [lim[0] for lim in limits]
 
     indexed = sorted(summand.atoms(sp.Indexed), key=sp.default_sort_key)
     placeholders = sp.symbols(f"u0:{len(indexed)}")
-    local_form = summand.xreplace(dict(zip(indexed, placeholders)))
+    form = summand.xreplace(dict(zip(indexed, placeholders)))
+    used = [(sym, c) for sym, c in zip(grid_symbols, coords) if sym in form.free_symbols]
+    args = tuple(placeholders) + tuple(sym for sym, _ in used)
+    used_coords = [np.broadcast_to(c, grid).astype(object) for _, c in used]
     reads = []
     for read, u in zip(indexed, placeholders):
         name = str(read.base.label)
         shape = rule.operands[name]
-        index_fn = sp.lambdify(grid_symbols, list(read.indices), modules="numpy")
-        parts = [np.broadcast_to(np.asarray(ix), grid).astype(np.int64) for ix in index_fn(*coords)]
+        # A read is outside when an index leaves the operand (padding) or is not a whole number
+        # (a transposed convolution's (i + p − d·a)/s): it then reads rule.fill and gets no gradient.
+        parts = [_index_array(ix, grid_symbols, coords, grid) for ix in read.indices]
         inside = np.ones(grid, dtype=bool)
-        for ix, n in zip(parts, shape):
-            inside &= (ix >= 0) & (ix < n)
-        flat = np.ravel_multi_index([np.where(inside, ix, 0) for ix in parts], shape)
-        derivative = sp.diff(local_form, u)  # the local gradient, derived from the rule by SymPy
-        reads.append(_Read(name, np.where(inside, flat, -1), _exact_lambdify(placeholders, derivative)))
-    return _Term(grid, len(limits), _exact_lambdify(placeholders, local_form), reads)
+        for (ix, whole), n in zip(parts, shape):
+            inside &= whole & (ix >= 0) & (ix < n)
+        flat = np.ravel_multi_index([np.where(inside, ix, 0) for ix, _ in parts], shape)
+        derivative = sp.diff(form, u)  # the local gradient, derived from the rule by SymPy
+        reads.append(_Read(name, np.where(inside, flat, -1), _evaluator(args, derivative)))
+    return _Term(grid, len(limits), form, args, used_coords, _evaluator(args, form), reads)
 
 
 _PLANS: dict[tuple, Plan] = {}
@@ -132,6 +195,15 @@ def exact(arr) -> np.ndarray:
     return arr
 
 
+def _to_mpf(arr: np.ndarray) -> np.ndarray:
+    import mpmath
+
+    def convert(v):
+        v = Fraction(v)
+        return mpmath.mpf(v.numerator) / v.denominator
+    return np.frompyfunc(convert, 1, 1)(arr) if arr.size else arr
+
+
 def _gather(values: np.ndarray, read: _Read, fill) -> np.ndarray:
     out = values[np.where(read.flat_index >= 0, read.flat_index, 0)]
     outside = read.flat_index < 0
@@ -141,42 +213,62 @@ def _gather(values: np.ndarray, read: _Read, fill) -> np.ndarray:
     return out
 
 
-def _reads(p: Plan, term: _Term, inputs: dict[str, np.ndarray]):
+def _arguments(p: Plan, term: _Term, inputs: dict[str, np.ndarray]):
     flat = {k: v.ravel() for k, v in inputs.items()}
-    return [_gather(flat[r.operand], r, p.rule.fill.get(r.operand, 0)) for r in term.reads]
+    reads = [_gather(flat[r.operand], r, p.rule.fill.get(r.operand, 0)) for r in term.reads]
+    return reads + term.coords
 
 
 def _as_grid(value, grid):
     return np.broadcast_to(np.asarray(value, dtype=object), grid)
 
 
+def _prepare(layer: Layer, inputs: dict[str, np.ndarray]):
+    values = {k: exact(v) for k, v in inputs.items()}
+    p = plan(layer, {k: v.shape for k, v in values.items()})
+    if not p.exact:
+        with _precision():
+            values = {k: _to_mpf(v) for k, v in values.items()}
+    return p, values
+
+
+def _precision():
+    import mpmath
+    return mpmath.workdps(MPMATH_DIGITS)
+
+
+def _finish(p: Plan, arr: np.ndarray) -> np.ndarray:
+    """Exact plans return Fractions/ints; transcendental ones float64 rounded from MPMATH_DIGITS digits."""
+    return arr if p.exact else np.asarray(arr, dtype=np.float64)
+
+
 def forward(layer: Layer, inputs: dict[str, np.ndarray]) -> np.ndarray:
-    """Exact forward values from the rule (object array of ints/Fractions)."""
-    inputs = {k: exact(v) for k, v in inputs.items()}
-    p = plan(layer, {k: v.shape for k, v in inputs.items()})
+    """Forward values from the rule: exact (object array of ints/Fractions) for rational rules."""
+    p, values = _prepare(layer, inputs)
     out = np.zeros(p.rule.shape, dtype=object)
-    for term in p.terms:
-        values = _as_grid(term.summand(*_reads(p, term, inputs)), term.grid)
-        out = out + values.sum(axis=tuple(range(len(p.rule.shape), len(term.grid))))
-    return out
+    with _precision():
+        for term in p.terms:
+            terms = _as_grid(term.summand(*_arguments(p, term, values)), term.grid)
+            out = out + terms.sum(axis=tuple(range(len(p.rule.shape), len(term.grid))))
+    return _finish(p, out)
 
 
 def gradients(layer: Layer, inputs: dict[str, np.ndarray], grad_out) -> dict[str, np.ndarray]:
-    """Exact dL/d(input) for L = Σ grad_out · O, for every differentiable input given."""
-    inputs = {k: exact(v) for k, v in inputs.items()}
-    p = plan(layer, {k: v.shape for k, v in inputs.items()})
-    g = exact(grad_out)
-    grads = {k: np.zeros(v.size, dtype=object) for k, v in inputs.items() if k in layer.differentiable}
-    for term in p.terms:
-        reads = _reads(p, term, inputs)
-        g_grid = g.reshape(g.shape + (1,) * term.n_reduction_axes)
-        for read in term.reads:
-            if read.operand not in grads:
-                continue
-            contribution = _as_grid(read.local_derivative(*reads), term.grid) * g_grid
-            inside = read.flat_index >= 0
-            np.add.at(grads[read.operand], read.flat_index[inside], contribution[inside])
-    return {k: v.reshape(inputs[k].shape) for k, v in grads.items()}
+    """dL/d(input) for L = Σ grad_out · O, for every differentiable input given (exact for rational rules)."""
+    p, values = _prepare(layer, inputs)
+    g = exact(grad_out) if p.exact else _to_mpf(exact(grad_out))
+    grads = {k: np.zeros(v.size, dtype=object) for k, v in values.items() if k in layer.differentiable}
+    with _precision():
+        for term in p.terms:
+            arguments = _arguments(p, term, values)
+            g_grid = g.reshape(g.shape + (1,) * term.n_reduction_axes)
+            for read in term.reads:
+                if read.operand not in grads:
+                    continue
+                contribution = _as_grid(read.local_derivative(*arguments), term.grid) * g_grid
+                inside = read.flat_index >= 0
+                np.add.at(grads[read.operand], read.flat_index[inside], contribution[inside])
+    return {k: _finish(p, v.reshape(values[k].shape)) for k, v in grads.items()}
 
 
 def expand(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> np.ndarray:
@@ -191,6 +283,9 @@ def expand(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> np.ndarray:
                for name, shape in shapes.items()}
     out = np.zeros(p.rule.shape, dtype=object)
     for term in p.terms:
-        values = _as_grid(term.summand(*_reads(p, term, symbols)), term.grid)
-        out = out + values.sum(axis=tuple(range(len(p.rule.shape), len(term.grid))))
+        arguments = [_as_grid(a, term.grid) for a in _arguments(p, term, symbols)]
+        terms = np.empty(term.grid, dtype=object)
+        for point in np.ndindex(*term.grid):
+            terms[point] = term.form.xreplace({a: v[point] for a, v in zip(term.args, arguments)})
+        out = out + terms.sum(axis=tuple(range(len(p.rule.shape), len(term.grid))))
     return out

@@ -89,6 +89,9 @@ class Layer(ABC):
     differentiable: ClassVar[tuple[str, ...]]    # inputs that receive a gradient
     ranks: ClassVar[dict[str, int]]              # full rank of each input
     promotable: ClassVar[dict[str, int]] = {}    # rank a single-channel exercise may use instead
+    # True when the output is a rational (or piecewise rational) function of the inputs, so oracles must
+    # agree exactly on integer/rational data; False for exp/log/sqrt layers (float tolerance throughout).
+    exact: ClassVar[bool] = True
 
     def __init__(self, **params):
         self.params: dict[str, Any] = self.validate(dict(params))
