@@ -1,11 +1,11 @@
 """The ``gradcheck`` command.
 
     gradcheck list
-    gradcheck verify conv2d [--stride S] [--padding P] [--dilation D] [--groups G]
+    gradcheck verify conv2d [--stride S] [--padding P] [--dilation D] [--groups G] [--any-layer-param V]
                             [--examples N] [--seed S] [--kind integer|rational|float] [--oracles sympy,numpy,jax]
     gradcheck verify --all [--examples N]
 
-``verify`` draws configurations with Hypothesis (parameters given on the command line are held), runs
+``verify`` draws configurations with Hypothesis (layer parameters given as ``--name value`` are held), runs
 the oracles on each, prints a summary, and exits 0 only if they all agree; on a disagreement it prints
 the minimal counterexample Hypothesis shrank it to. Bad arguments give a one-line error and exit 2.
 """
@@ -19,10 +19,9 @@ from collections import Counter
 
 from . import oracles as oracle_registry
 from .errors import GradcheckError
-from .layers import REGISTRY, layers
+from .layers import REGISTRY, layer, layers
 from .verify import verify
 
-LAYER_PARAMS = ("stride", "padding", "dilation", "groups")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,14 +35,40 @@ def _fail(message: str) -> int:
 
 
 def _param_value(text: str):
-    """'2' -> 2, '2,1' -> (2, 1), 'same' -> 'same'; never eval."""
+    """'2' -> 2, '2,1' -> (2, 1), '1e-5' -> 1e-05, 'true' -> True, 'same' -> 'same'; never eval."""
     parts = [p.strip() for p in text.split(",")]
     if all(p.lstrip("-").isdigit() for p in parts):
         values = tuple(int(p) for p in parts)
         return values[0] if len(values) == 1 else values
-    if len(parts) == 1 and parts[0].isalpha():
+    if len(parts) == 1 and parts[0].lower() in ("true", "false"):
+        return parts[0].lower() == "true"
+    if len(parts) == 1 and parts[0].replace("_", "").isalpha():
         return parts[0]
-    raise argparse.ArgumentTypeError(f"{text!r} is not an int, a comma-separated list of ints or a word")
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an int, a comma-separated list of ints, a number, true/false or a word") from None
+
+
+def _held_params(extra: list[str]) -> dict:
+    """Layer parameters from the tokens argparse did not know: --kernel-size 3 -> {'kernel_size': 3}."""
+    held = {}
+    tokens = list(extra)
+    while tokens:
+        flag = tokens.pop(0)
+        if not flag.startswith("--") or len(flag) < 3 or "=" in flag and not flag.split("=", 1)[1]:
+            raise argparse.ArgumentTypeError(f"unexpected argument {flag!r}: layer parameters are given as --name VALUE")
+        name, _, value = flag[2:].partition("=")
+        if not value:
+            if not tokens or tokens[0].startswith("--"):
+                raise argparse.ArgumentTypeError(f"layer parameter --{name} needs a value")
+            value = tokens.pop(0)
+        try:
+            held[name.replace("-", "_")] = _param_value(value)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"argument --{name}: {exc}") from None
+    return held
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -54,8 +79,9 @@ def _build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="verify a layer's gradients on Hypothesis-drawn configurations")
     v.add_argument("layer", nargs="?", help=f"a registered layer ({', '.join(layers())})")
     v.add_argument("--all", action="store_true", help="verify every registered layer, one row each")
-    for name in LAYER_PARAMS:
-        v.add_argument(f"--{name}", type=_param_value, help=f"hold {name} (e.g. 2 or 2,1); drawn if omitted")
+    v.epilog = ("Any layer parameter may be held as --name VALUE, e.g. --stride 2 --padding same --dilation 2,1 "
+                "--groups 2; the others are drawn. VALUE is an int, ints separated by commas, a number, true/false "
+                "or a word.")
     v.add_argument("--examples", type=int, default=100, help="configurations to draw (default 100)")
     v.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed for reproduction)")
     v.add_argument("--kind", choices=("integer", "rational", "float"), default="integer",
@@ -113,8 +139,10 @@ def _cmd_verify(args) -> int:
     for o in args.oracles.split(","):
         if o not in oracle_registry.ORACLES:
             return _fail(f"unknown oracle {o!r} in --oracles; oracles are {', '.join(oracle_registry.ORACLES)}")
-    fixed = {k: getattr(args, k) for k in LAYER_PARAMS if getattr(args, k) is not None}
+    fixed = args.held
     names = layers() if args.all else [args.layer]
+    for name in names:
+        layer(name, **fixed)  # held parameters are validated before anything runs
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     print(f"gradcheck verify: {args.examples} drawn configurations per layer, {args.kind} data, "
           f"oracles {args.oracles}, seed {seed}" + (f", held {fixed}" if fixed else ""))
@@ -139,10 +167,16 @@ def _cmd_verify(args) -> int:
 
 
 def main(argv=None) -> int:
+    parser = _build_parser()
     try:
-        args = _build_parser().parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and args.command != "verify":
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.held = _held_params(extra) if args.command == "verify" else {}
     except SystemExit as exit_:  # --help, or a usage error already printed as one line
         return int(exit_.code or 0)
+    except argparse.ArgumentTypeError as exc:
+        return _fail(str(exc))
     try:
         if args.command == "list":
             for name in layers():

@@ -41,9 +41,13 @@ def test_verify_all_prints_one_row_per_layer(capsys):
     (["verify", "conv2d", "--padding", "full"], "padding='full' is not allowed"),
     (["verify", "conv2d", "--examples", "0"], "--examples 0 is not allowed"),
     (["verify", "conv2d", "--examples", "many"], "argument --examples: invalid int value: 'many'"),
-    (["verify", "conv2d", "--stride", "2;import os"], "argument --stride"),
+    (["verify", "conv2d", "--stride", "2;import os"], "argument --stride: '2;import os' is not an int"),
     (["verify", "conv2d", "--oracles", "sympy,torch"], "unknown oracle 'torch'"),
     (["verify"], "give one layer name or --all"),
+    (["verify", "conv2d", "--kernel-size", "3"], "conv2d has no parameter 'kernel_size'"),
+    (["verify", "conv2d", "--stride"], "layer parameter --stride needs a value"),
+    (["verify", "conv2d", "stray"], "unexpected argument 'stray'"),
+    (["list", "--stride", "2"], "unrecognized arguments: --stride 2"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(capsys, argv, message):
