@@ -8,9 +8,11 @@
 >>> gc.verify(layer, [[1, 0, -1], [1, 0, 1], [0, 1, 1]], [[-1, 2], [3, 1]]).ok
 True
 """
+from .check import check_backward, check_forward
 from .errors import ConfigError, GradcheckError, InputError
 from .layers import Layer, layer, layers
 from .verify import Verdict, verify
 
-__all__ = ["ConfigError", "GradcheckError", "InputError", "Layer", "Verdict", "layer", "layers", "verify"]
+__all__ = ["ConfigError", "GradcheckError", "InputError", "Layer", "Verdict", "check_backward", "check_forward",
+           "layer", "layers", "verify"]
 __version__ = "0.1.0"

@@ -43,9 +43,10 @@ class Example:
         return {name: a.shape for name, a in zip(self.layer.inputs, self.inputs)}
 
     def __repr__(self) -> str:
+        names = self.layer.inputs[:len(self.inputs)] + ("grad_out",)
         with np.printoptions(threshold=10_000, linewidth=120):
-            data = "\n".join(f"  {name} = {np.array2string(a, separator=', ')}"
-                             for name, a in zip(self.layer.inputs + ("grad_out",), self.inputs + (self.grad_out,)))
+            data = "\n".join(f"  {name} = {np.array2string(np.asarray(a), separator=', ')}"
+                             for name, a in zip(names, self.inputs + (self.grad_out,)))
         return f"Example({self.layer!r}, shapes {self.shapes})\n{data}"
 
 

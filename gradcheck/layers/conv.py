@@ -93,36 +93,41 @@ class Conv(Layer):
 
     def numpy_backward(self, grad_out, x, w, b=None):
         p = self.params
-        stride, dilation, groups = p["stride"], p["dilation"], p["groups"]
-        kernel = w.shape[2:]
-        pads = self.pads(kernel, x.shape[2:])
+        pads = self.pads(w.shape[2:], x.shape[2:])
         x_padded = ops.pad(x, pads)
-        grad_dilated = ops.dilate_by(grad_out, stride)  # s−1 zeros between the entries of G
+        grad_dilated = ops.dilate_by(grad_out, p["stride"])  # s−1 zeros between the entries of G
+        grad_w = self.weight_gradient(x_padded, grad_dilated, w.shape[2:], p["dilation"])
+        grad_x_padded = self.padded_input_gradient(grad_dilated, w, x_padded.shape[2:], p["dilation"])
+        grad_x = ops.pad(grad_x_padded, tuple((-pb, -pa) for pb, pa in pads))  # crop the padding off
+        grad_b = grad_out.sum(axis=(0,) + tuple(range(2, 2 + self.spatial)))
+        return (grad_x, grad_w) if b is None else (grad_x, grad_w, grad_b)
 
-        # dL/dF = corr(padded X, stride-dilated G), read at the filter's dilation, summed over the batch.
-        # Swapping the batch and channel axes turns "sum over the batch" into the correlation's channel sum.
-        c_g, o_g = x.shape[1] // groups, w.shape[0] // groups
+    # The two identities, as separate steps so that the mistake catalogue can reuse them with one twist.
+    def weight_gradient(self, x_padded, grad_dilated, kernel, dilation):
+        """dL/dF = corr(padded X, stride-dilated G), read at the filter's dilation, summed over the batch.
+
+        Swapping the batch and channel axes turns "sum over the batch" into the correlation's channel sum.
+        """
+        groups = self.params["groups"]
+        c_g, o_g = x_padded.shape[1] // groups, grad_dilated.shape[1] // groups
         grad_w = np.concatenate([
             ops.correlate(x_padded[:, g * c_g:(g + 1) * c_g].swapaxes(0, 1),
                           grad_dilated[:, g * o_g:(g + 1) * o_g].swapaxes(0, 1),
                           stride=dilation, dilation=(1,) * self.spatial)
             for g in range(groups)], axis=1).swapaxes(0, 1)
-        grad_w = grad_w[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)]
+        return grad_w[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)]
 
-        # dL/dX = full-conv(rot180 F, G): pad the dilated G by the filter extent − 1, correlate with the
-        # rotated (dilated) filter read with in/out channels swapped ...
-        extent = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    def padded_input_gradient(self, grad_dilated, w, padded_size, dilation, remainder_after=True):
+        """dL/d(padded X) = full-conv(rot180 F, G): pad the dilated G by the filter extent − 1 and correlate
+        with the rotated (dilated) filter read with in/out channels swapped; then add the
+        a = (S + 2p − d(k−1) − 1) mod s rows/columns that no output window reached (after, i.e. bottom/right).
+        """
+        extent = [d * (k - 1) for k, d in zip(w.shape[2:], dilation)]
         full = ops.correlate(ops.pad(grad_dilated, tuple((e, e) for e in extent)),
-                             ops.swap_in_out(ops.rot180(w), groups), stride=(1,) * self.spatial,
-                             dilation=dilation, groups=groups)
-        # ... add the a = (S + 2p − d(k−1) − 1) mod s rows/columns that no output window reached,
-        # then crop the padding off to get back to the input's size.
-        remainder = [xp - f for xp, f in zip(x_padded.shape[2:], full.shape[2:])]
-        full = ops.pad(full, tuple((0, r) for r in remainder))
-        grad_x = ops.pad(full, tuple((-pb, -pa) for pb, pa in pads))
-
-        grad_b = grad_out.sum(axis=(0,) + tuple(range(2, 2 + self.spatial)))
-        return (grad_x, grad_w) if b is None else (grad_x, grad_w, grad_b)
+                             ops.swap_in_out(ops.rot180(w), self.params["groups"]),
+                             stride=(1,) * self.spatial, dilation=dilation, groups=self.params["groups"])
+        remainder = [xp - f for xp, f in zip(padded_size, full.shape[2:])]
+        return ops.pad(full, tuple((0, r) if remainder_after else (r, 0) for r in remainder))
 
     # -- JAX forward (differentiated by jax.vjp in the jax oracle) ---------------------------------
     def jax_forward(self, x, w, b=None):
