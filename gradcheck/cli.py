@@ -4,6 +4,7 @@
     gradcheck verify conv2d [--stride S] [--padding P] [--dilation D] [--groups G] [--any-layer-param V]
                             [--examples N] [--seed S] [--kind integer|rational|float] [--oracles sympy,numpy,jax]
     gradcheck verify --all [--examples N]
+    gradcheck sweep conv2d --max-side 5 [--jobs J] [--results FILE] [--backward module:function]
 
 ``verify`` draws configurations with Hypothesis (layer parameters given as ``--name value`` are held), runs
 the oracles on each, prints a summary, and exits 0 only if they all agree; on a disagreement it prints
@@ -12,6 +13,7 @@ the minimal counterexample Hypothesis shrank it to. Bad arguments give a one-lin
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -88,7 +90,73 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="data kind (default integer: exact comparison)")
     v.add_argument("--oracles", default=",".join(oracle_registry.DEFAULT_ORACLES),
                    help=f"comma-separated, from {', '.join(oracle_registry.ORACLES)} (default sympy,numpy,jax)")
+    sw = sub.add_parser("sweep", help="verify EVERY configuration within bounds (bounded-exhaustive, parallel)")
+    sw.add_argument("layer", help="a layer with a sweep space (conv1d, conv2d, ...)")
+    sw.add_argument("--max-side", type=int, default=5, help="largest spatial side (default 5)")
+    sw.add_argument("--max-kernel", type=int, default=3, help="largest kernel side (default 3)")
+    sw.add_argument("--max-stride", type=int, default=3, help="largest stride (default 3)")
+    sw.add_argument("--max-dilation", type=int, default=2, help="largest dilation (default 2)")
+    sw.add_argument("--max-padding", type=int, default=2, help="largest explicit padding (default 2)")
+    sw.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    sw.add_argument("--results", help="JSON-lines results file, resumed if it exists "
+                                      "(default sweep-LAYER-sideN.jsonl)")
+    sw.add_argument("--oracles", default=",".join(oracle_registry.DEFAULT_ORACLES),
+                    help="comma-separated oracles (default sympy,numpy,jax)")
+    sw.add_argument("--backward", help="sweep your own backward, given as module:function, against the oracles")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def _cmd_sweep(args) -> int:
+    from pathlib import Path
+
+    from .sweep import sweep
+
+    for flag in ("max_side", "max_kernel", "max_stride", "max_dilation", "jobs"):
+        if getattr(args, flag) < 1:
+            return _fail(f"--{flag.replace('_', '-')} {getattr(args, flag)} is not allowed: it must be >= 1")
+    if args.max_padding < 0:
+        return _fail(f"--max-padding {args.max_padding} is not allowed: it must be >= 0")
+    oracles = [o for o in args.oracles.split(",") if o]
+    for o in oracles:
+        if o not in oracle_registry.ORACLES:
+            return _fail(f"unknown oracle {o!r} in --oracles; oracles are {', '.join(oracle_registry.ORACLES)}")
+    bounds = {k: getattr(args, k) for k in ("max_side", "max_kernel", "max_stride", "max_dilation", "max_padding")}
+    results = Path(args.results or f"sweep-{args.layer}-side{args.max_side}.jsonl")
+    rows, ran, seconds = sweep(args.layer, results=results, jobs=args.jobs, oracles=oracles,
+                               backward=args.backward, progress=not args.no_progress, **bounds)
+    who = f"{args.backward} against {','.join(oracles)}" if args.backward else ",".join(oracles)
+    limits = ", ".join(f"{k} {v}" for k, v in bounds.items())
+    print(f"gradcheck sweep {args.layer}: {len(rows)} configurations ({limits}), {who}, {args.jobs} job(s)")
+    print(f"results: {results} ({len(rows) - ran} from earlier runs, {ran} run now in {seconds:.1f} s)")
+    _sweep_table(rows)
+    failed = [r for r in rows.values() if not r["ok"]]
+    for row in failed[:5]:
+        print(f"\nFAILED {row['id']} (seed {row['seed']}):\n{row['verdict']}")
+    if failed:
+        print(f"\nFAILED: {len(failed)} of {len(rows)} configurations disagree")
+        return 1
+    print(f"OK: all oracles agree exactly on all {len(rows)} configurations")
+    return 0
+
+
+def _sweep_table(rows):
+    """Agreement per parameter value: where failures cluster is where the bug is."""
+    import re
+    from collections import defaultdict
+
+    groups = defaultdict(lambda: [0, 0])
+    for row in rows.values():
+        params = re.match(r".*?\((.*?);", row["id"]).group(1)
+        for item in params.split(","):
+            groups[item][0] += 1
+            groups[item][1] += row["ok"]
+    header = ("parameter", "configurations", "agree")
+    table = [(k, str(n), str(ok)) for k, (n, ok) in sorted(groups.items())]
+    table.append(("all", str(len(rows)), str(sum(r["ok"] for r in rows.values()))))
+    widths = [max(len(r[i]) for r in table + [header]) for i in range(3)]
+    for r in [header] + table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
 def _verify_layer(name, fixed, args, seed):
@@ -178,6 +246,8 @@ def main(argv=None) -> int:
     except argparse.ArgumentTypeError as exc:
         return _fail(str(exc))
     try:
+        if args.command == "sweep":
+            return _cmd_sweep(args)
         if args.command == "list":
             for name in layers():
                 layer_cls = REGISTRY[name]

@@ -21,3 +21,24 @@ def test_quick_start_has_exactly_two_commands():
     block = re.search(r"## Quick start\n\n```bash\n(.*?)```", README.read_text(), re.S).group(1)
     commands = block.strip().splitlines()
     assert len(commands) == 2 and commands[1].endswith("pytest")
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_readme_ci_example_fails_as_shown_and_passes_once_fixed(pytester):
+    text = README.read_text()
+    example = re.search(r"`tests/test_my_conv.py`.*?```python\n(.*?)```", text, re.S).group(1)
+    shown = re.search(r"fails with \(abridged\):\n```text\n(.*?)```", text, re.S).group(1)
+    pytester.makepyfile(test_my_conv=example)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    for line in shown.strip().splitlines():
+        assert line.strip() in output
+    fixed = example.replace("sliding_window_view(padded, w.shape[2:], axis=(2, 3)),\n                       w)",
+                            "sliding_window_view(padded, w.shape[2:], axis=(2, 3)),\n                       "
+                            "w[..., ::-1, ::-1])")
+    assert fixed != example
+    pytester.makepyfile(test_my_conv=fixed)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
