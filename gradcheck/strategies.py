@@ -25,8 +25,6 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
-from .layers import REGISTRY, Layer, layer as make_layer
-
 DATA_KINDS = ("integer", "rational", "float")
 
 
@@ -34,7 +32,7 @@ DATA_KINDS = ("integer", "rational", "float")
 class Example:
     """One drawn case: a configured layer, its inputs (in call order) and an upstream gradient."""
 
-    layer: Layer
+    layer: "Layer"  # noqa: F821  (gradcheck.layers imports this module)
     inputs: tuple[np.ndarray, ...]
     grad_out: np.ndarray
 
@@ -50,67 +48,11 @@ class Example:
         return f"Example({self.layer!r}, shapes {self.shapes})\n{data}"
 
 
-def _check_bound(name, value, low, high=None):
+def check_bound(name, value, low, high=None):
+    """Raise InvalidArgument at once when a strategy bound is not an int in [low, high]."""
     if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
         allowed = f"an int >= {low}" + (f" and <= {high}" if high is not None else "")
         raise InvalidArgument(f"{name}={value!r} is not allowed: {name} must be {allowed}")
-
-
-def _per_axis(draw, name, fixed, strategy, spatial):
-    if name in fixed:
-        return fixed[name]
-    return tuple(draw(strategy) for _ in range(spatial))
-
-
-def conv_configs(*, spatial: int = 2, max_batch: int = 2, max_channels: int = 4, max_side: int = 10,
-                 max_kernel: int = 5, max_stride: int = 3, max_padding: int = 2, max_dilation: int = 3,
-                 bias: bool | None = None, **fixed):
-    """A convolution layer and input shapes that fit it: ``(layer, shapes)``.
-
-    Defaults: batch 1–``max_batch`` (2), channels 1–``max_channels`` (4) with groups dividing C_in and
-    C_out, spatial sides 1–``max_side`` (10), kernel 1–``max_kernel`` (5) with its dilated extent fitting
-    the padded input, stride 1–``max_stride`` (3), padding 0–``max_padding`` (2) per side, 'valid' or
-    'same', dilation 1–``max_dilation`` (3). ``bias``: True/False to hold, None to draw.
-    """
-    for name, value in [("max_batch", max_batch), ("max_channels", max_channels), ("max_side", max_side),
-                        ("max_kernel", max_kernel), ("max_stride", max_stride), ("max_dilation", max_dilation)]:
-        _check_bound(name, value, 1)
-    _check_bound("max_padding", max_padding, 0)
-    name = {1: "conv1d", 2: "conv2d"}.get(spatial)
-    if name is None:
-        raise InvalidArgument(f"spatial={spatial!r} is not allowed: spatial must be 1 or 2")
-    held = make_layer(name, **fixed).params if fixed else {}  # validates the held parameters at once
-    held = {k: v for k, v in held.items() if k in fixed}
-    return _conv_configs(name, spatial, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding,
-                         max_dilation, bias, held)
-
-
-@st.composite
-def _conv_configs(draw, name, spatial, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding,
-                  max_dilation, bias, held):
-    groups = held.get("groups") or draw(st.integers(1, max_channels))
-    c_in = groups * draw(st.integers(1, max(1, max_channels // groups)))
-    c_out = groups * draw(st.integers(1, max(1, max_channels // groups)))
-    stride = _per_axis(draw, "stride", held, st.integers(1, max_stride), spatial)
-    dilation = _per_axis(draw, "dilation", held, st.integers(1, max_dilation), spatial)
-    if "padding" in held:
-        padding = held["padding"]
-    else:
-        padding = draw(st.one_of(st.tuples(*[st.integers(0, max_padding)] * spatial),
-                                 st.just("valid"), st.just("same")))
-    sides, kernel = [], []
-    for axis in range(spatial):
-        side = draw(st.integers(1, max_side))
-        pads = 0 if padding in ("valid", "same") else 2 * padding[axis]
-        room = side + pads if padding != "same" else side + (max_kernel - 1) * dilation[axis]  # 'same' always fits
-        kernel.append(draw(st.integers(1, max(1, min(max_kernel, (room - 1) // dilation[axis] + 1)))))
-        sides.append(side)
-    layer = make_layer(name, stride=stride, padding=padding, dilation=dilation, groups=groups)
-    batch = draw(st.integers(1, max_batch))
-    shapes = {"x": (batch, c_in, *sides), "w": (c_out, c_in // groups, *kernel)}
-    if bias if bias is not None else draw(st.booleans()):
-        shapes["b"] = (c_out,)
-    return layer, shapes
 
 
 def arrays(shape, *, kind: str = "integer", min_value: int = -3, max_value: int = 3):
@@ -135,28 +77,60 @@ def arrays(shape, *, kind: str = "integer", min_value: int = -3, max_value: int 
         lambda v: np.array([Fraction(x) for x in v] or [], dtype=object).reshape(shape))
 
 
-CONFIGS = {"conv1d": lambda **kw: conv_configs(spatial=1, **kw),
-           "conv2d": lambda **kw: conv_configs(spatial=2, **kw)}
+def per_axis(draw, name, held, strategy, spatial):
+    """A held per-axis parameter as it is, or one drawn value per spatial axis."""
+    if name in held:
+        return held[name]
+    return tuple(draw(strategy) for _ in range(spatial))
+
+
+def held_params(layer_name: str, fixed: dict) -> dict:
+    """The caller's held parameters, validated at once by the layer (ConfigError) and normalised."""
+    from .layers import layer as make_layer
+
+    if not fixed:
+        return {}
+    return {k: v for k, v in make_layer(layer_name, **fixed).params.items() if k in fixed}
+
+
+def configs(layer: str, **bounds_and_fixed):
+    """``(layer, shapes)`` pairs of a registered layer: its own configuration strategy (``Layer.configs``).
+
+    Keyword arguments are the strategy's bounds (``max_side``, ...) and held layer parameters.
+    """
+    from .layers import REGISTRY
+
+    if layer not in REGISTRY:
+        raise InvalidArgument(f"layer={layer!r} is not registered; layers: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[layer].configs(**bounds_and_fixed)
 
 
 def examples(layer: str, *, kind: str = "integer", bounds: dict | None = None, **fixed):
     """An :class:`Example` of a registered layer: drawn configuration, inputs and upstream gradient.
 
     ``kind`` is the data kind (see :func:`arrays`); ``bounds`` are passed to the layer's configuration
-    strategy (e.g. ``{"max_side": 6}``); ``**fixed`` holds layer parameters.
+    strategy (e.g. ``{"max_side": 6}``); ``**fixed`` holds layer parameters. Inputs that are not data
+    (class targets, pooling indices) are drawn by the layer itself (``Layer.input_strategy``).
     """
-    if layer not in REGISTRY:
-        raise InvalidArgument(f"layer={layer!r} is not registered; layers: {', '.join(sorted(REGISTRY))}")
     arrays((1,), kind=kind)  # validates kind at once
-    return _examples(CONFIGS[layer](**(bounds or {}), **fixed), kind)
+    return _examples(configs(layer, **(bounds or {}), **fixed), kind)
 
 
 @st.composite
 def _examples(draw, configs, kind):
     configured, shapes = draw(configs)
-    inputs = tuple(draw(arrays(shape, kind=kind)) for shape in shapes.values())
+    inputs = tuple(draw(configured.input_strategy(name, shapes, kind)) for name in shapes)
     grad_out = draw(arrays(configured.output_shape(shapes), kind=kind))
     return Example(configured, inputs, grad_out)
 
 
-__all__ = ["CONFIGS", "Example", "arrays", "conv_configs", "examples"]
+def __getattr__(name):
+    # conv_configs lives with the convolution layer (gradcheck.layers.conv); re-exported here lazily
+    # because gradcheck.layers imports this module.
+    if name == "conv_configs":
+        from .layers.conv import conv_configs
+        return conv_configs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Example", "arrays", "check_bound", "configs", "conv_configs", "examples", "held_params", "per_axis"]

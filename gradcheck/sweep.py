@@ -10,7 +10,6 @@ same command skips what the file already holds, so an interrupted sweep resumes 
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
 import multiprocessing
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, GradcheckError
-from .layers import layer as make_layer
+from .layers import REGISTRY, layer as make_layer
 
 
 @dataclass(frozen=True)
@@ -35,37 +34,26 @@ class Case:
     shapes: dict
 
 
-def conv_space(name: str, *, max_side: int, max_kernel: int = 3, max_stride: int = 3, max_dilation: int = 2,
-               max_padding: int = 2):
-    """Square conv configurations: sides 1..max_side, kernels, strides, dilations, paddings (ints,
-    'same', 'valid'), channel layouts (C_in, C_out, groups) in (1,1,1), (2,3,1), (2,2,2); batch 2 with bias."""
-    spatial = {"conv1d": 1, "conv2d": 2}[name]
-    paddings = list(range(max_padding + 1)) + ["same", "valid"]
-    for side, kernel, stride, dilation, padding, (c_in, c_out, groups) in itertools.product(
-            range(1, max_side + 1), range(1, max_kernel + 1), range(1, max_stride + 1),
-            range(1, max_dilation + 1), paddings, [(1, 1, 1), (2, 3, 1), (2, 2, 2)]):
-        params = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
-        shapes = {"x": (2, c_in) + (side,) * spatial, "w": (c_out, c_in // groups) + (kernel,) * spatial,
-                  "b": (c_out,)}
-        try:
-            make_layer(name, **params).check_shapes(shapes)
-        except GradcheckError:
-            continue  # outside the layer's domain (kernel larger than the padded input, ...)
-        yield params, shapes
-
-
-SPACES = {"conv1d": conv_space, "conv2d": conv_space}
-
-
 def cases(name: str, **bounds) -> list[Case]:
-    if name not in SPACES:
-        raise ConfigError(f"no sweep space for layer {name!r}; layers with one: {', '.join(sorted(SPACES))}")
+    with_space = sorted(n for n, cls in REGISTRY.items() if cls.sweep_space is not None)
+    if name not in with_space:
+        raise ConfigError(f"no sweep space for layer {name!r}; layers with one: {', '.join(with_space)}")
     found = []
-    for params, shapes in SPACES[name](name, **bounds):
+    for params, shapes in _in_domain(name, REGISTRY[name].sweep_space(**bounds)):
         key = ",".join(f"{k}={v}" for k, v in params.items()) + ";" + ",".join(
             f"{k}={'x'.join(map(str, v))}" for k, v in shapes.items())
         found.append(Case(f"{name}({key})", name, params, shapes))
     return found
+
+
+def _in_domain(name, candidates):
+    """The candidates the layer accepts; the rest (a kernel larger than the padded input, ...) are skipped."""
+    for params, shapes in candidates:
+        try:
+            make_layer(name, **params).check_shapes(shapes)
+        except GradcheckError:
+            continue
+        yield params, shapes
 
 
 def load_backward(spec: str):

@@ -108,13 +108,17 @@ class Verdict:
 def _pair_rtol(layer: Layer, a: str, b: str, kind: str, results) -> float:
     """0 (compare with ==) when both results are exact on this data, else the pair's float tolerance.
 
-    A result is exact when the oracle is exact on this kind of data (jax computes in float64, which is
-    exact for the small integers used here) or when it comes back as ints or Fractions (a user backward).
+    A result is exact when it comes back as ints or Fractions (the sympy and numpy oracles on exact data,
+    a user backward that keeps them), or when the oracle is declared exact on this kind of data and,
+    for a float64 result, the layer is closed on integers (jax: small integer sums are exact in float64,
+    1/9 is not).
     """
     def exact(name):
         spec = oracle_registry.ORACLES.get(name)
         dtypes = [np.asarray(g).dtype for g in results[name].values()]
-        return (spec is not None and kind in spec.exact_on) or all(d.kind in "iuO" for d in dtypes)
+        if all(d.kind in "iuO" for d in dtypes):
+            return True
+        return spec is not None and kind in spec.exact_on and (kind != "integer" or layer.closed_on_integers)
 
     if layer.exact and exact(a) and exact(b):
         return 0.0

@@ -7,6 +7,8 @@ from hypothesis import given, strategies as st
 
 import gradcheck as gc
 from gradcheck import symbolic
+from gradcheck.oracles import jax_oracle
+from gradcheck.tolerance import rtol_for, within
 from gradcheck.strategies import examples
 
 LAYERS = gc.layers()
@@ -19,9 +21,13 @@ def _verify(example, oracles=("sympy", "numpy", "jax")):
 @pytest.mark.parametrize("name", LAYERS)
 @given(data=st.data())
 def test_oracles_agree_exactly_on_integer_data(name, data):
-    verdict = _verify(data.draw(examples(name, kind="integer")))
+    example = data.draw(examples(name, kind="integer"))
+    verdict = _verify(example)
     assert verdict.ok, str(verdict)
-    assert verdict.kind == "integer" and not any(verdict.tolerances.values())  # compared with ==
+    assert verdict.kind == "integer"
+    if example.layer.exact:  # compared with ==; jax too unless the layer divides (1/9 rounds in float64)
+        assert verdict.tolerances[("sympy", "numpy")] == 0.0
+        assert not any(verdict.tolerances.values()) or not example.layer.closed_on_integers
 
 
 @pytest.mark.parametrize("name", LAYERS)
@@ -29,9 +35,10 @@ def test_oracles_agree_exactly_on_integer_data(name, data):
 def test_sympy_and_numpy_agree_exactly_on_rational_data(name, data):
     verdict = _verify(data.draw(examples(name, kind="rational")))
     assert verdict.ok, str(verdict)
-    assert verdict.tolerances[("sympy", "numpy")] == 0.0
-    for grad in verdict.gradients["numpy"].values():
-        assert grad.dtype == object  # Fractions all the way: no float crept in
+    if verdict.layer.exact:
+        assert verdict.tolerances[("sympy", "numpy")] == 0.0
+        for grad in verdict.gradients["numpy"].values():
+            assert grad.dtype == object  # Fractions all the way: no float crept in
 
 
 @pytest.mark.parametrize("name", LAYERS)
@@ -48,12 +55,14 @@ def test_forward_and_output_shape_agree(name, data):
     example = data.draw(examples(name, kind="integer"))
     layer, names = example.layer, example.layer.inputs
     shapes = example.shapes
+    arrays = dict(zip(names, example.inputs))
     numpy_out = layer.numpy_forward(*example.inputs)
-    with jax.enable_x64(True):
-        jax_out = np.asarray(layer.jax_forward(*(jnp.asarray(a, dtype=jnp.float64) for a in example.inputs)))
-    sympy_out = symbolic.forward(layer, dict(zip(names, example.inputs)))
+    jax_out = jax_oracle.forward(layer, arrays)
+    sympy_out = symbolic.forward(layer, arrays)
     assert numpy_out.shape == jax_out.shape == sympy_out.shape == layer.output_shape(shapes)
-    assert np.array_equal(numpy_out, sympy_out) and np.array_equal(numpy_out, jax_out)
+    float64 = rtol_for(np.float64)
+    assert within(numpy_out, sympy_out, 0.0 if layer.exact else float64).all()
+    assert within(jax_out, sympy_out, 0.0 if layer.exact and layer.closed_on_integers else float64).all()
 
 
 @pytest.mark.parametrize("name", LAYERS)

@@ -7,6 +7,8 @@ contracted with ``einsum`` (BLAS for floats), so no Python loop ever runs over p
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -32,6 +34,19 @@ def pad(a: np.ndarray, pads: tuple[tuple[int, int], ...]) -> np.ndarray:
     out = np.pad(a, grow) if any(b or e for b, e in grow) else a
     crop = tuple(slice(max(-b, 0), out.shape[2 + i] - max(-e, 0)) for i, (b, e) in enumerate(pads))
     return out[(slice(None), slice(None)) + crop]
+
+
+def divide(a, divisor):
+    """a / divisor, exactly on exact data: ints and Fractions give Fractions (object array), floats floats.
+
+    The one way a NumPy backward divides, so that average pooling or a mean reduction stays exact on
+    integer data (int64 / int would silently turn into float64).
+    """
+    a, divisor = np.asarray(a), np.asarray(divisor)
+    if a.dtype.kind == "f" or divisor.dtype.kind == "f":
+        return a / divisor
+    reciprocal = np.frompyfunc(lambda d: Fraction(1) / d, 1, 1)(divisor.astype(object))
+    return a.astype(object) * reciprocal
 
 
 def rot180(w: np.ndarray) -> np.ndarray:

@@ -7,7 +7,10 @@ A layer file subclasses :class:`Layer` and fills in, side by side:
 - ``sympy_rule(shapes)``  -> :class:`IndexRule`, the forward rule written once in SymPy index notation;
   the sympy oracle derives every gradient from it (see ``gradcheck.symbolic``);
 - ``numpy_forward(*arrays)`` and ``numpy_backward(grad_out, *arrays)``, the hand-coded textbook rule;
-- ``jax_forward(*arrays)``, built from ``jax.lax`` ops, differentiated by ``jax.vjp``.
+- ``jax_forward(*arrays)``, built from ``jax.lax`` ops, differentiated by ``jax.vjp``;
+- ``configs(**bounds_and_fixed)`` (classmethod), the Hypothesis strategy of ``(layer, shapes)`` pairs that
+  the tests, ``gradcheck verify`` and ``check_backward`` draw from; ``input_strategy`` for inputs that are
+  not plain data (class targets, pooling indices).
 
 The public ``forward``/``backward`` here add what is common: input conversion and validation, the
 promotion of single-channel 2-D exercises to (1, 1, H, W), and answers returned in the shape given.
@@ -92,6 +95,10 @@ class Layer(ABC):
     # True when the output is a rational (or piecewise rational) function of the inputs, so oracles must
     # agree exactly on integer/rational data; False for exp/log/sqrt layers (float tolerance throughout).
     exact: ClassVar[bool] = True
+    # True when integer inputs give integer outputs and gradients (no division anywhere), so a float64
+    # oracle (jax) computes them without rounding and is compared with ==. False for average pooling,
+    # mean reductions, ...: there float64 rounds 1/9, and only the rational oracles are held to ==.
+    closed_on_integers: ClassVar[bool] = True
 
     def __init__(self, **params):
         self.params: dict[str, Any] = self.validate(dict(params))
@@ -123,6 +130,23 @@ class Layer(ABC):
     @abstractmethod
     def jax_forward(self, *arrays):
         ...
+
+    @classmethod
+    @abstractmethod
+    def configs(cls, **bounds_and_fixed):
+        """Hypothesis strategy of ``(configured layer, {input name: shape})``; bounds keyword-only,
+        held parameters validated at once (see gradcheck.strategies)."""
+
+    # Optional: a classmethod ``sweep_space(**bounds)`` yielding every (params, shapes) within bounds, in a
+    # fixed order, for ``gradcheck sweep`` (bounds: max_side, max_kernel, max_stride, max_dilation,
+    # max_padding). None: the layer cannot be swept.
+    sweep_space: ClassVar = None
+
+    def input_strategy(self, name: str, shapes: dict[str, tuple[int, ...]], kind: str):
+        """Strategy for input ``name``: small numbers of ``kind`` by default; layers override it for inputs
+        that are not data (class targets, indices), which must stay integers whatever the kind."""
+        from ..strategies import arrays
+        return arrays(shapes[name], kind=kind)
 
     # -- common machinery --------------------------------------------------------------------------
     @property

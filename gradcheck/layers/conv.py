@@ -9,10 +9,16 @@ Conventions (torch.nn.functional.conv2d / jax.lax.conv_general_dilated):
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import sympy as sp
 
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
 from ..errors import ConfigError, InputError
+from ..strategies import check_bound, held_params, per_axis
 from . import _numpy_ops as ops
 from ._params import int_tuple, padding_spec, positive_int, resolve_padding
 from .base import IndexRule, Layer
@@ -23,6 +29,14 @@ class Conv(Layer):
     inputs = ("x", "w", "b")
     required = 2
     differentiable = ("x", "w", "b")
+
+    @classmethod
+    def configs(cls, **bounds_and_fixed):
+        return conv_configs(spatial=cls.spatial, **bounds_and_fixed)
+
+    @classmethod
+    def sweep_space(cls, **bounds):
+        return conv_sweep_space(cls, **bounds)
 
     def validate(self, params):
         unknown = set(params) - {"stride", "padding", "dilation", "groups"}
@@ -158,3 +172,70 @@ class Conv1d(Conv):
     spatial = 1
     ranks = {"x": 3, "w": 3, "b": 1}
     promotable = {"x": 1, "w": 1, "b": 0}
+
+
+# -- Hypothesis strategy (public as gradcheck.strategies.conv_configs) ---------------------------
+def conv_configs(*, spatial: int = 2, max_batch: int = 2, max_channels: int = 4, max_side: int = 10,
+                 max_kernel: int = 5, max_stride: int = 3, max_padding: int = 2, max_dilation: int = 3,
+                 bias: bool | None = None, **fixed):
+    """A convolution layer and input shapes that fit it: ``(layer, shapes)``.
+
+    Defaults: batch 1–``max_batch`` (2), channels 1–``max_channels`` (4) with groups dividing C_in and
+    C_out, spatial sides 1–``max_side`` (10), kernel 1–``max_kernel`` (5) with its dilated extent fitting
+    the padded input, stride 1–``max_stride`` (3), padding 0–``max_padding`` (2) per side, 'valid' or
+    'same', dilation 1–``max_dilation`` (3). ``bias``: True/False to hold, None to draw.
+    """
+    for name, value in [("max_batch", max_batch), ("max_channels", max_channels), ("max_side", max_side),
+                        ("max_kernel", max_kernel), ("max_stride", max_stride), ("max_dilation", max_dilation)]:
+        check_bound(name, value, 1)
+    check_bound("max_padding", max_padding, 0)
+    name = {1: "conv1d", 2: "conv2d"}.get(spatial)
+    if name is None:
+        raise InvalidArgument(f"spatial={spatial!r} is not allowed: spatial must be 1 or 2")
+    held = held_params(name, fixed)
+    return _conv_configs(name, spatial, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding,
+                         max_dilation, bias, held)
+
+
+@st.composite
+def _conv_configs(draw, name, spatial, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding,
+                  max_dilation, bias, held):
+    groups = held.get("groups") or draw(st.integers(1, max_channels))
+    c_in = groups * draw(st.integers(1, max(1, max_channels // groups)))
+    c_out = groups * draw(st.integers(1, max(1, max_channels // groups)))
+    stride = per_axis(draw, "stride", held, st.integers(1, max_stride), spatial)
+    dilation = per_axis(draw, "dilation", held, st.integers(1, max_dilation), spatial)
+    if "padding" in held:
+        padding = held["padding"]
+    else:
+        padding = draw(st.one_of(st.tuples(*[st.integers(0, max_padding)] * spatial),
+                                 st.just("valid"), st.just("same")))
+    sides, kernel = [], []
+    for axis in range(spatial):
+        side = draw(st.integers(1, max_side))
+        pads = 0 if padding in ("valid", "same") else 2 * padding[axis]
+        room = side + pads if padding != "same" else side + (max_kernel - 1) * dilation[axis]  # 'same' always fits
+        kernel.append(draw(st.integers(1, max(1, min(max_kernel, (room - 1) // dilation[axis] + 1)))))
+        sides.append(side)
+    layer = {1: Conv1d, 2: Conv2d}[spatial](stride=stride, padding=padding, dilation=dilation, groups=groups)
+    batch = draw(st.integers(1, max_batch))
+    shapes = {"x": (batch, c_in, *sides), "w": (c_out, c_in // groups, *kernel)}
+    if bias if bias is not None else draw(st.booleans()):
+        shapes["b"] = (c_out,)
+    return layer, shapes
+
+
+def conv_sweep_space(cls, *, max_side: int, max_kernel: int = 3, max_stride: int = 3, max_dilation: int = 2,
+                     max_padding: int = 2):
+    """Every square configuration within bounds, for ``gradcheck sweep``: sides 1..max_side, kernels,
+    strides, dilations, paddings (ints, 'same', 'valid'), channel layouts (C_in, C_out, groups) in
+    (1,1,1), (2,3,1), (2,2,2); batch 2 with bias."""
+    spatial = cls.spatial
+    paddings = list(range(max_padding + 1)) + ["same", "valid"]
+    for side, kernel, stride, dilation, padding, (c_in, c_out, groups) in itertools.product(
+            range(1, max_side + 1), range(1, max_kernel + 1), range(1, max_stride + 1),
+            range(1, max_dilation + 1), paddings, [(1, 1, 1), (2, 3, 1), (2, 2, 2)]):
+        params = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+        shapes = {"x": (2, c_in) + (side,) * spatial, "w": (c_out, c_in // groups) + (kernel,) * spatial,
+                  "b": (c_out,)}
+        yield params, shapes  # gradcheck.sweep skips those outside the layer's domain

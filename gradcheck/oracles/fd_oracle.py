@@ -9,7 +9,8 @@ from ..tolerance import fd_step
 
 
 def gradients(layer, arrays, grad_out):
-    values = {n: np.array(a, dtype=np.float64) for n, a in arrays.items()}  # copies: perturbed in place
+    # Copies, perturbed in place; inputs that are not data (class targets, indices) stay as they are.
+    values = {n: np.array(a, dtype=np.float64) if n in layer.differentiable else a for n, a in arrays.items()}
     g = np.asarray(grad_out, dtype=np.float64)
     grads = {}
     for name in (n for n in values if n in layer.differentiable):

@@ -28,12 +28,28 @@ def _vjp_function(layer, names: tuple[str, ...], wrt: tuple[str, ...]):
     return _COMPILED[key]
 
 
+def jax_values(layer, arrays) -> dict:
+    """Inputs as JAX sees them: differentiable ones float64, the others (class targets, indices) int64.
+
+    Call inside ``jax.enable_x64(True)``.
+    """
+    return {n: np.asarray(a, dtype=np.float64 if n in layer.differentiable else np.int64)
+            for n, a in arrays.items()}
+
+
+def forward(layer, arrays) -> np.ndarray:
+    """The layer's JAX forward in float64 (for tests comparing forward values)."""
+    import jax
+
+    with jax.enable_x64(True):
+        return np.asarray(layer.jax_forward(*jax_values(layer, arrays).values()))
+
+
 def gradients(layer, arrays, grad_out):
     import jax
 
     names = tuple(arrays)
     wrt = tuple(n for n in names if n in layer.differentiable)
     with jax.enable_x64(True):
-        values = {n: np.asarray(a, dtype=np.float64) for n, a in arrays.items()}
-        grads = _vjp_function(layer, names, wrt)(values, np.asarray(grad_out, dtype=np.float64))
+        grads = _vjp_function(layer, names, wrt)(jax_values(layer, arrays), np.asarray(grad_out, dtype=np.float64))
         return {n: np.asarray(g) for n, g in zip(wrt, grads)}
