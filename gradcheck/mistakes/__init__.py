@@ -22,17 +22,20 @@ class Mistake:
     layers: tuple[str, ...]   # layer names it applies to ("*" = all)
     description: str          # what was done wrong, in a sentence a student understands
     predict: Callable         # (layer, arrays, grad_out) -> list of {quantity: wrong value}
+    kind: str = "backward"    # "backward": predicts wrong gradients (check_backward catches it);
+                              # "forward": wrong outputs; "shape": wrong output shapes or counts;
+                              # "answer": how an answer is written down (grading only)
 
 
 CATALOGUE: dict[str, Mistake] = {}
 
 
-def mistake(id: str, layers: tuple[str, ...], description: str):
+def mistake(id: str, layers: tuple[str, ...], description: str, kind: str = "backward"):
     """Decorator registering ``predict(layer, arrays, grad_out)`` under catalogue ``id``."""
     def register(predict):
         if id in CATALOGUE:
             raise ValueError(f"mistake {id!r} is registered twice")
-        CATALOGUE[id] = Mistake(id, layers, description, predict)
+        CATALOGUE[id] = Mistake(id, layers, description, predict, kind)
         return predict
     return register
 

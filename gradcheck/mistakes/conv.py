@@ -106,7 +106,7 @@ def groups_mixed(layer, arrays, g):
 
 
 @mistake("output_size_formula", CONV, "output size computed without the + 1 or without the 2P of "
-                                      "⌊(W − F + 2P)/S⌋ + 1")
+                                      "⌊(W − F + 2P)/S⌋ + 1", kind="shape")
 def output_size_formula(layer, arrays, g):
     x, w = _unpack(arrays)
     pads = layer.pads(w.shape[2:], x.shape[2:])
