@@ -205,3 +205,17 @@ def test_a_wrong_stage_backward_is_found_by_verifying_the_chain():
     assert not verdict.ok
     wrong = {m.gradient: m.odd_one_out for m in verdict.mismatches}
     assert wrong == {"x": "numpy", "0.w": "numpy", "0.b": "numpy"}  # below the ReLU only
+
+
+def test_readme_networks_snippet_prints_what_the_readme_says():
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    code, shown = re.search(r"### Networks\n.*?```python\n(.*?)```\n\nprints\n\n```text\n(.*?)```", text, re.S).groups()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})  # our own README, not user input
+    assert out.getvalue() == shown
