@@ -118,7 +118,7 @@ def test_sgd_step_is_exact_on_an_exact_chain():
     x, w0, b0, w2, b2, t = [[1, -2]], [[1, 0], [2, 1]], [0, 1], [[1, -1]], [2], [[1]]
     grads = dict(zip(net.inputs, net.backward(1, x, w0, b0, w2, b2, t)))
     updated = net.sgd_step(F(1, 4), x, w0, b0, w2, b2, t)
-    assert set(updated) == {"0.w", "0.b", "2.w", "2.b", "3.target"}  # mse's target is differentiable
+    assert set(updated) == {"0.w", "0.b", "2.w", "2.b"}  # in a network mse's target is a label, not a parameter
     assert updated["2.w"].tolist() == (np.asarray(w2) - F(1, 4) * grads["2.w"]).tolist()
     assert all(isinstance(v, (int, F)) for v in updated["0.w"].ravel())
 
