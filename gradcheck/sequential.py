@@ -13,7 +13,7 @@
 - inputs: ``"x"`` (the first stage's first input), then each stage's further inputs named
   ``"<stage index>.<input name>"`` ("0.w", "0.b", "3.w", "4.target"), all required. ``without`` names
   optional ones the chain does not use (``without=["0.b"]``: a conv without bias).
-- differentiable: x and every stage's differentiable parameters; targets ("5.target") are labels, even
+- differentiable: x and every stage's differentiable parameters; targets ("4.target") are labels, even
   for mse, so they are not differentiated, counted (``n_params``) or updated. The output is the last
   stage's output; a chain ending in a loss has shape () and its default grad_out is 1.
 - shapes are checked stage by stage (a dense layer after a convolution needs a flatten in between);
