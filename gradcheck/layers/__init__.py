@@ -7,10 +7,13 @@ from __future__ import annotations
 from ..errors import ConfigError
 from .base import IndexRule, Layer
 from .conv import Conv1d, Conv2d
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 
 REGISTRY: dict[str, type[Layer]] = {
     "conv1d": Conv1d,
     "conv2d": Conv2d,
+    "conv_transpose1d": ConvTranspose1d,
+    "conv_transpose2d": ConvTranspose2d,
 }
 
 
