@@ -224,6 +224,8 @@ def _configs(draw, cls, max_batch, max_channels, max_side, max_kernel, max_strid
     padding = held.get("padding") or tuple(
         draw(st.integers(0, min(max_padding, ((h - 1) * s + d * (k - 1) + op) // 2)))
         for h, s, d, k, op in zip(sides, stride, dilation, kernel, output_padding))
+    assume(all(2 * p <= (h - 1) * s + d * (k - 1) + op  # a held padding
+               for p, h, s, d, k, op in zip(padding, sides, stride, dilation, kernel, output_padding)))
     layer = cls(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
     shapes = {"x": (draw(st.integers(1, max_batch)), c_in, *sides), "w": (c_in, c_out // groups, *kernel)}
     if bias if bias is not None else draw(st.booleans()):
