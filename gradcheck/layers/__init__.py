@@ -8,12 +8,14 @@ from ..errors import ConfigError
 from .base import IndexRule, Layer
 from .conv import Conv1d, Conv2d
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d
+from .separable import SeparableConv2d
 
 REGISTRY: dict[str, type[Layer]] = {
     "conv1d": Conv1d,
     "conv2d": Conv2d,
     "conv_transpose1d": ConvTranspose1d,
     "conv_transpose2d": ConvTranspose2d,
+    "separable_conv2d": SeparableConv2d,
 }
 
 

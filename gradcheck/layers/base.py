@@ -149,6 +149,12 @@ class Layer(ABC):
         return arrays(shapes[name], kind=kind)
 
     # -- common machinery --------------------------------------------------------------------------
+    def n_params(self, shapes: dict[str, tuple[int, ...]]) -> int:
+        """Trainable parameters for these input shapes: the sizes of the differentiable inputs after the
+        first (the data), e.g. (kH·kW·C_in/groups + 1)·C_out for a convolution with bias."""
+        return sum(int(np.prod(shapes[name])) for name in self.inputs[1:]
+                   if name in self.differentiable and name in shapes)
+
     @property
     def key(self) -> tuple:
         """Hashable identity of the configuration (for caches)."""
