@@ -34,10 +34,14 @@ def fd_step(value: float) -> float:
     return float(np.finfo(np.float64).eps) ** FD_STEP_EXPONENT * max(1.0, abs(value))
 
 
-def within(a: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
-    """Elementwise agreement of ``a`` with reference ``b``: exact when rtol == 0, else the rule above."""
+def within(a: np.ndarray, b: np.ndarray, rtol: float, scale: float = 0.0) -> np.ndarray:
+    """Elementwise agreement of ``a`` with reference ``b``: exact when rtol == 0, else the rule above.
+
+    ``scale`` (a layer's ``gradient_scale``) is a floor for max |b|: the magnitude of the terms that were
+    summed, for a gradient that cancels to zero everywhere (batch norm with a constant dL/dO).
+    """
     if rtol == 0.0:
         return np.asarray(a == b, dtype=bool).reshape(np.shape(b))
     a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = float(np.max(np.abs(b64), initial=0.0))
+    scale = max(float(np.max(np.abs(b64), initial=0.0)), scale)
     return np.abs(a64 - b64) <= rtol * (np.abs(b64) + scale)

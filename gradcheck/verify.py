@@ -159,12 +159,14 @@ def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLE
         verdict.gradients[name] = dict(zip(
             results[name], layer.restore_shapes(list(results[name].values()), {k: given[k] for k in results[name]})))
     ran = list(results)
+    scales = layer.gradient_scale(arrays, g)
     for grad in (n for n in arrays if n in layer.differentiable):
         agree = {}
         for a, b in itertools.combinations(ran, 2):
             rtol = _pair_rtol(layer, a, b, kind, results)
             verdict.tolerances[(a, b)] = rtol
-            agree[(a, b)] = agree[(b, a)] = within(results[a][grad], results[b][grad], rtol)
+            agree[(a, b)] = agree[(b, a)] = within(results[a][grad], results[b][grad], rtol,
+                                                        scales.get(grad, 0.0))
         if all(v.all() for v in agree.values()):
             continue
         verdict.mismatches.append(_explain(grad, ran, agree, results, given[grad]))

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 from .base import IndexRule, Layer
+from .batch_norm import BatchNorm
 from .conv import Conv1d, Conv2d
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .separable import SeparableConv2d
 
 REGISTRY: dict[str, type[Layer]] = {
+    "batch_norm": BatchNorm,
     "conv1d": Conv1d,
     "conv2d": Conv2d,
     "conv_transpose1d": ConvTranspose1d,

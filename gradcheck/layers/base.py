@@ -142,6 +142,12 @@ class Layer(ABC):
     # max_padding). None: the layer cannot be swept.
     sweep_space: ClassVar = None
 
+    def gradient_scale(self, arrays: dict[str, np.ndarray], grad_out) -> dict[str, float]:
+        """Per gradient, the magnitude of the terms summed into it, for layers whose gradients can cancel to
+        exactly zero where float oracles leave rounding residue (floors the ``scale`` of tolerance.within).
+        Linear and piecewise-linear layers are compared exactly on exact data and need none."""
+        return {}
+
     def input_strategy(self, name: str, shapes: dict[str, tuple[int, ...]], kind: str):
         """Strategy for input ``name``: small numbers of ``kind`` by default; layers override it for inputs
         that are not data (class targets, indices), which must stay integers whatever the kind."""
