@@ -33,6 +33,14 @@ def output_padding_missing(layer, arrays, g):
     return [{"out": short, "out_shape": short.shape}, {"out": zero_rows}]
 
 
+@mistake("filter_rotated_in_transposed_backward", TRANSPOSED,
+         "dL/dX rotated the filter by 180° as a convolution's input gradient does, but for a "
+         "transposed convolution it is the plain convolution of dL/dO with the filter as it is")
+def filter_rotated_in_transposed_backward(layer, arrays, g):
+    rotated = {**arrays, "w": ops.rot180(arrays["w"])}
+    return [{**_gradients(layer, arrays, g), "grad_x": _gradients(layer, rotated, g)["grad_x"]}]
+
+
 # -- convolution mistakes that apply to conv_transpose2d's backward ----------------------------------
 def _dilation_ignored(layer, arrays, g):
     undilated = make_layer(layer.name, **{**layer.params, "dilation": 1, "output_padding": 0})
