@@ -159,3 +159,16 @@ def test_matches_torch(name, params, x_shape, w_shape):
     np.testing.assert_allclose(layer.forward(x, w, b), out.detach().numpy(), rtol=1e-9, atol=1e-9)
     for ours, theirs in zip(layer.backward(g, x, w, b), (xt, wt, bt)):
         np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-9, atol=1e-9)
+
+
+@given(config=ConvTranspose2d.configs(output_padding=1, padding=1))
+def test_a_held_output_padding_gets_strides_or_dilations_that_allow_it(config):
+    layer, shapes = config
+    assert layer.params["output_padding"] == (1, 1) and layer.params["padding"] == (1, 1)
+    assert all(max(s, d) > 1 for s, d in zip(layer.params["stride"], layer.params["dilation"]))
+    assert min(layer.output_shape(shapes)[2:]) >= 1
+
+
+def test_held_parameters_are_validated_at_once():
+    with pytest.raises(gc.ConfigError, match=r"output_padding=3 is not allowed: output_padding must be in 0\.\.2"):
+        ConvTranspose2d.configs(output_padding=3)

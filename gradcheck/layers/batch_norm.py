@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from ..errors import ConfigError, InputError
 from ..strategies import check_bound
-from . import _numpy_ops as ops
 from .base import IndexRule, Layer
 
 

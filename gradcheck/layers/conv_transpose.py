@@ -201,7 +201,10 @@ def conv_transpose_configs(cls, *, max_batch: int = 2, max_channels: int = 4, ma
                         ("max_kernel", max_kernel), ("max_stride", max_stride), ("max_dilation", max_dilation)]:
         check_bound(name, value, 1)
     check_bound("max_padding", max_padding, 0)
-    held = held_params(cls.name, fixed)
+    probe = dict(fixed)
+    if "output_padding" in fixed and "stride" not in fixed and "dilation" not in fixed:
+        probe["stride"] = max_stride  # a held output_padding alone must fit the largest stride drawn
+    held = {k: v for k, v in held_params(cls.name, probe).items() if k in fixed}
     return _configs(cls, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding, max_dilation,
                     bias, held)
 
