@@ -6,8 +6,8 @@ else is compared elementwise as
     |a − b| ≤ rtol · (|b| + scale),   scale = max |b| over the whole gradient array,
 
 where ``scale`` keeps elements that cancel to (almost) zero from demanding impossible relative accuracy.
-``scale`` is at least the problem's ``term_scale`` (max |grad_out| · max(1, max |input|)), the size of the
-terms each gradient element sums: when a whole gradient cancels to zero (softmax under a constant upstream
+``scale`` is at least the layer's ``gradient_scale`` — by default ``term_scale`` (max |grad_out| ·
+max(1, max |input|)), the size of the terms each gradient element sums: when a whole gradient cancels to zero (softmax under a constant upstream
 gradient) float64 leaves residues of order eps·|terms| and max |b| is no scale at all.
 ``rtol`` follows from the machine epsilon of the less precise of the two results:
 

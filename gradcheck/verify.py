@@ -17,7 +17,7 @@ import numpy as np
 from . import oracles as oracle_registry
 from .layers import Layer, layer as make_layer
 from .layers.base import is_exact
-from .tolerance import rtol_finite_differences, rtol_for, term_scale, within
+from .tolerance import rtol_finite_differences, rtol_for, within
 
 MAX_SHOWN = 5
 
@@ -161,13 +161,14 @@ def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLE
         verdict.gradients[name] = dict(zip(
             results[name], layer.restore_shapes(list(results[name].values()), {k: given[k] for k in results[name]})))
     ran = list(results)
-    scale = term_scale(g, [a for n, a in arrays.items() if n in layer.differentiable])
+    scales = layer.gradient_scale(arrays, g)
     for grad in (n for n in arrays if n in layer.differentiable):
         agree = {}
         for a, b in itertools.combinations(ran, 2):
             rtol = _pair_rtol(layer, a, b, kind, results)
             verdict.tolerances[(a, b)] = rtol
-            agree[(a, b)] = agree[(b, a)] = within(results[a][grad], results[b][grad], rtol, scale)
+            agree[(a, b)] = agree[(b, a)] = within(results[a][grad], results[b][grad], rtol,
+                                                        scales.get(grad, 0.0))
         if all(v.all() for v in agree.values()):
             continue
         verdict.mismatches.append(_explain(grad, ran, agree, results, given[grad]))

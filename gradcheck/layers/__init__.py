@@ -5,19 +5,26 @@ Adding a layer means one file in this package and one line in ``REGISTRY``.
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .base import IndexRule, Layer
 from .activation import Relu, Sigmoid, Softmax, Tanh
+from .base import IndexRule, Layer
+from .batch_norm import BatchNorm
 from .conv import Conv1d, Conv2d
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .linear import Flatten, Linear
 from .loss import Mse, SoftmaxCrossEntropy
+from .separable import SeparableConv2d
 
 REGISTRY: dict[str, type[Layer]] = {
+    "batch_norm": BatchNorm,
     "conv1d": Conv1d,
     "conv2d": Conv2d,
+    "conv_transpose1d": ConvTranspose1d,
+    "conv_transpose2d": ConvTranspose2d,
     "flatten": Flatten,
     "linear": Linear,
     "mse": Mse,
     "relu": Relu,
+    "separable_conv2d": SeparableConv2d,
     "sigmoid": Sigmoid,
     "softmax": Softmax,
     "softmax_cross_entropy": SoftmaxCrossEntropy,

@@ -27,6 +27,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import ConfigError, InputError
+from ..tolerance import term_scale
 from ._params import fmt
 
 
@@ -142,6 +143,14 @@ class Layer(ABC):
     # max_padding). None: the layer cannot be swept.
     sweep_space: ClassVar = None
 
+    def gradient_scale(self, arrays: dict[str, np.ndarray], grad_out) -> dict[str, float]:
+        """Per gradient, the magnitude of the terms summed into it: the floor of the ``scale`` in
+        ``tolerance.within``, for gradients that cancel to zero where float oracles leave rounding residue
+        (softmax under a constant upstream gradient). Default: ``tolerance.term_scale``; a layer that
+        amplifies its terms (batch norm's 1/σ) says so by overriding this."""
+        scale = term_scale(grad_out, [a for n, a in arrays.items() if n in self.differentiable])
+        return {n: scale for n in arrays if n in self.differentiable}
+
     def input_strategy(self, name: str, shapes: dict[str, tuple[int, ...]], kind: str):
         """Strategy for input ``name``: small numbers of ``kind`` by default; layers override it for inputs
         that are not data (class targets, indices), which must stay integers whatever the kind."""
@@ -153,6 +162,12 @@ class Layer(ABC):
         return sum(int(np.prod(shapes[n])) for n in self.differentiable if n != self.inputs[0] and n in shapes)
 
     # -- common machinery --------------------------------------------------------------------------
+    def n_params(self, shapes: dict[str, tuple[int, ...]]) -> int:
+        """Trainable parameters for these input shapes: the sizes of the differentiable inputs after the
+        first (the data), e.g. (kH·kW·C_in/groups + 1)·C_out for a convolution with bias."""
+        return sum(int(np.prod(shapes[name])) for name in self.inputs[1:]
+                   if name in self.differentiable and name in shapes)
+
     @property
     def key(self) -> tuple:
         """Hashable identity of the configuration (for caches)."""
