@@ -148,6 +148,12 @@ class Layer(ABC):
         from ..strategies import arrays
         return arrays(shapes[name], kind=kind)
 
+    def n_params(self, shapes: dict[str, tuple[int, ...]]) -> int:
+        """Trainable parameters for these (full-rank) input shapes: the sizes of the differentiable inputs
+        other than the first (data) input, e.g. conv2d with bias: C_out·(C_in/groups·kH·kW + 1)."""
+        return sum(int(np.prod(shapes[n], dtype=np.int64)) for n in self.differentiable
+                   if n != self.inputs[0] and n in shapes)
+
     # -- common machinery --------------------------------------------------------------------------
     @property
     def key(self) -> tuple:
