@@ -22,7 +22,7 @@ def to_gradescope(results) -> dict:
     score, max_score = _score(results)
     tests = [{"name": r.id, "score": r.score, "max_score": len(r.quantities),
               "status": "passed" if r.score == len(r.quantities) else "failed",
-              "output": "\n".join(_quantity_lines(q)), "visibility": "visible"} for r in results]
+              "output": "\n".join(line for q in r.quantities for line in _quantity_lines(q)), "visibility": "visible"} for r in results]
     return {"score": score, "output": f"{score}/{max_score} answers right", "visibility": "visible",
             "tests": tests}
 

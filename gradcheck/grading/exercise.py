@@ -1,0 +1,101 @@
+"""``gradcheck exercise new``: a fresh exercise with small integer data and its answer key, as a case file.
+
+The configuration is the smallest one of the layer's Hypothesis ``configs`` (parameters given are held)
+whose data input has at least 9 entries and whose output has at least 4 (or is a scalar loss): small
+enough to work by hand, large enough to show every rule. The data are integers in [-3, 3] drawn with
+``--seed``; the answer key (``claimed``) is computed with the layer's exact NumPy forward and backward.
+"""
+from __future__ import annotations
+
+import random
+from fractions import Fraction
+
+import numpy as np
+from hypothesis import HealthCheck, find, settings
+
+from ..errors import ConfigError
+from ..layers import REGISTRY, layer as make_layer
+from ..layers._params import fmt
+
+
+def _interesting(config) -> bool:
+    layer, shapes = config
+    try:
+        out_shape = tuple(layer.output_shape(shapes))
+    except Exception:  # noqa: BLE001  (a configuration outside the layer's domain)
+        return False
+    first = shapes[layer.inputs[0]]
+    square = all(len(set(s[2:])) <= 1 for n, s in shapes.items() if n in layer.differentiable)
+    one_sample = len(first) < 3 or first[0] == 1
+    return square and one_sample and int(np.prod(first)) >= 9 and (int(np.prod(out_shape)) >= 4 or out_shape == ()) and all(
+        int(np.prod(s)) >= 2 for n, s in shapes.items() if n in layer.differentiable)
+
+
+def new_exercise(name: str, *, seed: int = 0, **params) -> str:
+    """TOML text of one exercise for layer ``name`` with ``params`` held, answers in ``claimed``."""
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown layer {name!r}; registered layers: {', '.join(sorted(REGISTRY))}")
+    make_layer(name, **params)  # parameters are validated before anything is drawn
+    quiet = settings(database=None, max_examples=2000, suppress_health_check=list(HealthCheck))
+    layer, shapes = find(REGISTRY[name].configs(**params), _interesting, settings=quiet,
+                         random=random.Random(0))
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for input_name, shape in shapes.items():
+        if input_name in layer.differentiable:
+            inputs[input_name] = rng.integers(-3, 4, size=shape)
+        else:  # targets, indices: the layer's own strategy keeps them valid
+            inputs[input_name] = np.asarray(find(layer.input_strategy(input_name, shapes, "integer"),
+                                                 lambda a: True, settings=quiet, random=random.Random(seed)))
+    squeeze = {n: _single_channel(layer, n, a) for n, a in inputs.items()}
+    out = layer.numpy_forward(*inputs.values())
+    grad_out = rng.integers(-3, 4, size=out.shape) if out.size > 1 else np.ones_like(out)
+    grads = layer.numpy_backward(grad_out, *inputs.values())
+    first = layer.inputs[0]
+    out_given = out.reshape(squeeze[first].shape[:0] + out.shape[-squeeze[first].ndim:]) \
+        if squeeze[first].ndim < out.ndim and out.size == int(np.prod(out.shape[-squeeze[first].ndim:])) else out
+    lines = [f'title = "{name} exercise (seed {seed})"',
+             f'source = "gradcheck exercise new {name}' + "".join(f" --{k.replace('_', '-')} {fmt(v)}"
+                                                                  for k, v in params.items()) + f' --seed {seed}"',
+             "", "[[exercise]]", f'id = "{name}-seed{seed}"', f'layer = "{name}"',
+             "params = { " + ", ".join(f"{k} = {_toml(_collapse(v))}" for k, v in layer.params.items()) + " }",
+             "ask = [" + ", ".join(f'"{q}"' for q in ["out"] + [f"grad_{n}" for n in inputs
+                                                                 if n in layer.differentiable]) + "]",
+             "", "[exercise.given]"]
+    lines += [f"{n} = {_toml(a)}" for n, a in squeeze.items()]
+    if out.size > 1:
+        lines.append(f"grad_out = {_toml(grad_out.reshape(out_given.shape))}")
+    lines += ["", "# the answer key: delete [exercise.claimed] to hand the exercise out (`ask` keeps the questions)",
+              "[exercise.claimed]", f"out = {_toml(out_given)}"]
+    lines += [f"grad_{n} = {_toml(g.reshape(squeeze[n].shape))}" for n, g in zip(inputs, grads)
+              if g is not None and n in layer.differentiable]
+    return "\n".join(lines)
+
+
+def _single_channel(layer, name, a):
+    """Single-sample, single-channel data are written in the rank a hand exercise uses (2-D for conv2d)."""
+    rank = layer.promotable.get(name)
+    if rank is not None and a.ndim > rank and all(s == 1 for s in a.shape[:a.ndim - rank]):
+        return a.reshape(a.shape[a.ndim - rank:])
+    return a
+
+
+def _collapse(v):
+    """(2, 2) -> 2, as a user writes it."""
+    return v[0] if isinstance(v, tuple) and len(set(v)) == 1 else v
+
+
+def _toml(v) -> str:
+    if isinstance(v, np.ndarray):
+        return _toml(v.tolist()) if v.ndim else _toml(v[()])
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, Fraction):
+        return str(v.numerator) if v.denominator == 1 else f'"{v.numerator}/{v.denominator}"'
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    return str(int(v))
