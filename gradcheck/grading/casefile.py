@@ -23,6 +23,7 @@ STAGE_KEYS = {"layer", "name", "params"}
 NETWORK_QUANTITIES = ("out", "loss", "out_shape", "n_params")
 SHAPE_QUANTITIES = ("out_shape", "n_params")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 class CaseFileError(GradcheckError):
@@ -104,7 +105,7 @@ def load_cases(path, text: str | None = None) -> list[Exercise]:
 
 def _exercise(path, index: int, table: dict) -> Exercise:
     ident = table.get("id")
-    if not isinstance(ident, str) or not _NAME.fullmatch(ident):
+    if not isinstance(ident, str) or not _ID.fullmatch(ident):
         raise CaseFileError(path, f"#{index + 1}", "id", "every exercise needs an id: letters, digits, '-' or '_'")
 
     def fail(key, message):
