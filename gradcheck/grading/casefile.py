@@ -174,6 +174,9 @@ def _chain(table, fail) -> Chain:
     if not isinstance(stages_raw, list) or not stages_raw or not all(isinstance(s, dict) for s in stages_raw):
         raise fail("network", "must be a list of layer tables {layer = ..., name = ..., params = {...}}")
     kinds = [s.get("layer") for s in stages_raw]
+    for i, kind in enumerate(kinds):
+        if not isinstance(kind, str) or kind not in REGISTRY:
+            raise fail(f"network[{i}].layer", f"unknown layer {kind!r}; registered layers: {', '.join(sorted(REGISTRY))}")
     stages, counts = [], {}
     for i, raw in enumerate(stages_raw):
         unknown = set(raw) - STAGE_KEYS
@@ -239,7 +242,7 @@ def check_answer(address: str, value, fail) -> object:
     quantity = address.rpartition(".")[2]
     try:
         if quantity == "out_shape":
-            return values.shape(value)
+            return values.shape(value, minimum=0)
         if quantity == "n_params":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise values.NotANumber(f"{value!r} is not a count (an int >= 0)")

@@ -47,29 +47,50 @@ def new_exercise(name: str, *, seed: int = 0, **params) -> str:
         else:  # targets, indices: the layer's own strategy keeps them valid
             inputs[input_name] = np.asarray(find(layer.input_strategy(input_name, shapes, "integer"),
                                                  lambda a: True, settings=quiet, random=random.Random(seed)))
-    squeeze = {n: _single_channel(layer, n, a) for n, a in inputs.items()}
     out = layer.numpy_forward(*inputs.values())
-    grad_out = rng.integers(-3, 4, size=out.shape) if out.size > 1 else np.ones_like(out)
-    grads = layer.numpy_backward(grad_out, *inputs.values())
-    first = layer.inputs[0]
-    out_given = out.reshape(squeeze[first].shape[:0] + out.shape[-squeeze[first].ndim:]) \
-        if squeeze[first].ndim < out.ndim and out.size == int(np.prod(out.shape[-squeeze[first].ndim:])) else out
-    lines = [f'title = "{name} exercise (seed {seed})"',
-             f'source = "gradcheck exercise new {name}' + "".join(f" --{k.replace('_', '-')} {fmt(v)}"
-                                                                  for k, v in params.items()) + f' --seed {seed}"',
-             "", "[[exercise]]", f'id = "{name}-seed{seed}"', f'layer = "{name}"',
-             "params = { " + ", ".join(f"{k} = {_toml(_collapse(v))}" for k, v in layer.params.items()) + " }",
-             "ask = [" + ", ".join(f'"{q}"' for q in ["out"] + [f"grad_{n}" for n in inputs
-                                                                 if n in layer.differentiable]) + "]",
-             "", "[exercise.given]"]
-    lines += [f"{n} = {_toml(a)}" for n, a in squeeze.items()]
-    if out.size > 1:
-        lines.append(f"grad_out = {_toml(grad_out.reshape(out_given.shape))}")
-    lines += ["", "# the answer key: delete [exercise.claimed] to hand the exercise out (`ask` keeps the questions)",
-              "[exercise.claimed]", f"out = {_toml(out_given)}"]
-    lines += [f"grad_{n} = {_toml(g.reshape(squeeze[n].shape))}" for n, g in zip(inputs, grads)
-              if g is not None and n in layer.differentiable]
+    grad_out = rng.integers(-3, 4, size=out.shape) if out.size > 1 else None
+    grads = layer.numpy_backward(np.ones_like(out) if grad_out is None else grad_out, *inputs.values())
+    claimed = {"out": out, **{f"grad_{n}": g for n, g in zip(inputs, grads) if g is not None
+                              and n in layer.differentiable}}
+    source = f"gradcheck exercise new {name}" + "".join(f" --{k.replace('_', '-')} {fmt(v)}"
+                                                        for k, v in params.items()) + f" --seed {seed}"
+    return exercise_toml(f"{name}-seed{seed}", layer, inputs, grad_out, claimed, ask=list(claimed),
+                         title=f"{name} exercise (seed {seed})", source=source)
+
+
+def exercise_toml(ident: str, layer, inputs: dict, grad_out, claimed: dict, *, ask=None, title="", source="",
+                  single_channel: bool = True) -> str:
+    """A case file with one single-layer exercise: full-rank ``inputs`` (written in 2-D when they are one
+    sample of one channel), ``grad_out`` (None: the output is a scalar loss), and the answer key ``claimed``."""
+    dropped = 0
+    if single_channel:
+        first = inputs[layer.inputs[0]]
+        dropped = first.ndim - _single_channel(layer, layer.inputs[0], first).ndim
+    lines = [f'title = "{title or ident}"'] + ([f'source = "{source}"'] if source else [])
+    lines += ["", "[[exercise]]", f'id = "{ident}"', f'layer = "{layer.name}"',
+              "params = { " + ", ".join(f"{k} = {_toml(_collapse(v))}" for k, v in layer.params.items()) + " }"]
+    if ask:
+        lines.append("ask = [" + ", ".join(f'"{q}"' for q in ask) + "]")
+    lines += ["", "[exercise.given]"]
+    lines += [f"{n} = {_toml(_single_channel(layer, n, a) if single_channel else a)}" for n, a in inputs.items()]
+    if grad_out is not None:
+        lines.append(f"grad_out = {_toml(_drop(np.asarray(grad_out), dropped))}")
+    if claimed:
+        lines += ["", "# the answer key: delete [exercise.claimed] to hand the exercise out (`ask` keeps the questions)",
+                  "[exercise.claimed]"]
+        for q, v in claimed.items():
+            name = q[5:] if q.startswith("grad_") else None
+            if name in inputs and single_channel:
+                v = np.asarray(v).reshape(_single_channel(layer, name, inputs[name]).shape)
+            elif q == "out":
+                v = _drop(np.asarray(v), dropped)
+            lines.append(f"{q} = {_toml(v)}")
     return "\n".join(lines)
+
+
+def _drop(a: np.ndarray, axes: int) -> np.ndarray:
+    """Drop ``axes`` leading axes when they have size 1 (the output of a 2-D single-channel exercise)."""
+    return a.reshape(a.shape[axes:]) if axes and all(s == 1 for s in a.shape[:axes]) else a
 
 
 def _single_channel(layer, name, a):

@@ -85,11 +85,11 @@ def _nested(value):
     return [r for r, _ in rows], (len(rows),) + rows[0][1]
 
 
-def shape(value) -> tuple[int, ...]:
-    """A shape: a list of ints >= 1 (an int alone is a 1-D shape)."""
+def shape(value, minimum: int = 1) -> tuple[int, ...]:
+    """A shape: a list of ints >= minimum (an int alone is a 1-D shape); answers may hold a (wrong) 0."""
     items = value if isinstance(value, list) else [value]
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items):
-        raise NotANumber(f"{value!r} is not a shape (a list of ints >= 1)")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in items):
+        raise NotANumber(f"{value!r} is not a shape (a list of ints >= {minimum})")
     return tuple(items)
 
 
