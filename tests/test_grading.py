@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
 
 import gradcheck as gc
 from gradcheck import cli
@@ -171,8 +172,13 @@ def _telling_example(mistake_id, layer_name):
                 return True
         return False
 
-    quiet = settings(database=None, max_examples=500, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
-    example = find(examples(layer_name), telling, settings=quiet, random=random.Random(0))
+    quiet = settings(database=None, max_examples=300, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    try:
+        example = find(examples(layer_name), telling, settings=quiet, random=random.Random(0))
+    except NoSuchExample:
+        if "*" in m.layers:  # a mistake of any layer that cannot show on this one (no spatial axes, ...)
+            pytest.skip(f"{mistake_id} cannot change an answer of {layer_name}")
+        raise
     correct, predictions = _predictions(m, example)
     prediction = next(p for p in predictions if any(q in correct and _differs(v, correct[q]) for q, v in p.items()))
     return example, correct, prediction
@@ -184,7 +190,7 @@ def _mistake_layer_pairs():
         if m.kind == "update":
             continue
         names = gc.layers() if "*" in m.layers else [n for n in m.layers if n in gc.layers()]
-        pairs += [pytest.param(m.id, n, id=f"{n}-{m.id}") for n in names[:1 if "*" in m.layers else None]]
+        pairs += [pytest.param(m.id, n, id=f"{n}-{m.id}") for n in names]
     return pairs
 
 

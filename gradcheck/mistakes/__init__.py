@@ -84,5 +84,6 @@ def describe(ids: list[str]) -> str:
 from . import conv  # noqa: E402,F401  (registers the convolution mistakes)
 from . import generic  # noqa: E402,F401
 from . import network  # noqa: E402,F401  (the SGD step of multi-layer exercises)
+from . import shape  # noqa: E402,F401  (output sizes, any layer)
 
 __all__ = ["CATALOGUE", "Mistake", "describe", "diagnose", "for_layer", "mistake"]
