@@ -201,7 +201,7 @@ def _to_mpf(arr: np.ndarray) -> np.ndarray:
     def convert(v):
         v = Fraction(v)
         return mpmath.mpf(v.numerator) / v.denominator
-    return np.frompyfunc(convert, 1, 1)(arr) if arr.size else arr
+    return np.asarray(np.frompyfunc(convert, 1, 1)(arr), dtype=object) if arr.size else arr  # 0-D stays an array
 
 
 def _gather(values: np.ndarray, read: _Read, fill) -> np.ndarray:
@@ -239,11 +239,18 @@ def _precision():
 
 def _finish(p: Plan, arr: np.ndarray) -> np.ndarray:
     """Exact plans return Fractions/ints; transcendental ones float64 rounded from MPMATH_DIGITS digits."""
-    return arr if p.exact else np.asarray(arr, dtype=np.float64)
+    # np.asarray: a scalar rule (a loss) sums to a bare Fraction, returned as a 0-D array like the others.
+    return np.asarray(arr, dtype=object) if p.exact else np.asarray(arr, dtype=np.float64)
 
 
 def forward(layer: Layer, inputs: dict[str, np.ndarray]) -> np.ndarray:
-    """Forward values from the rule: exact (object array of ints/Fractions) for rational rules."""
+    """Forward values from the rule: exact (object array of ints/Fractions) for rational rules.
+
+    A composite layer (``gc.sequential``) has no rule of its own; it provides ``sympy_forward`` and
+    ``sympy_gradients``, which chain this engine over its stages' rules.
+    """
+    if hasattr(layer, "sympy_forward"):
+        return layer.sympy_forward(inputs)
     p, values = _prepare(layer, inputs)
     out = np.zeros(p.rule.shape, dtype=object)
     with _precision():
@@ -255,6 +262,8 @@ def forward(layer: Layer, inputs: dict[str, np.ndarray]) -> np.ndarray:
 
 def gradients(layer: Layer, inputs: dict[str, np.ndarray], grad_out) -> dict[str, np.ndarray]:
     """dL/d(input) for L = Σ grad_out · O, for every differentiable input given (exact for rational rules)."""
+    if hasattr(layer, "sympy_gradients"):
+        return layer.sympy_gradients(inputs, grad_out)
     p, values = _prepare(layer, inputs)
     g = exact(grad_out) if p.exact else _to_mpf(exact(grad_out))
     grads = {k: np.zeros(v.size, dtype=object) for k, v in values.items() if k in layer.differentiable}

@@ -6,6 +6,9 @@ else is compared elementwise as
     |a − b| ≤ rtol · (|b| + scale),   scale = max |b| over the whole gradient array,
 
 where ``scale`` keeps elements that cancel to (almost) zero from demanding impossible relative accuracy.
+``scale`` is at least the problem's ``term_scale`` (max |grad_out| · max(1, max |input|)), the size of the
+terms each gradient element sums: when a whole gradient cancels to zero (softmax under a constant upstream
+gradient) float64 leaves residues of order eps·|terms| and max |b| is no scale at all.
 ``rtol`` follows from the machine epsilon of the less precise of the two results:
 
 - an oracle computing in a float dtype:   rtol = eps ** (3/4)   (float64: 1.8e-12, float32: 6.4e-6)
@@ -34,12 +37,19 @@ def fd_step(value: float) -> float:
     return float(np.finfo(np.float64).eps) ** FD_STEP_EXPONENT * max(1.0, abs(value))
 
 
-def within(a: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
+def term_scale(grad_out, inputs) -> float:
+    """max |grad_out| · max(1, max |input|): the magnitude of the terms a gradient element sums."""
+    def largest(a):
+        return float(np.max(np.abs(np.asarray(a, dtype=np.float64)), initial=0.0))
+    return largest(grad_out) * max([1.0] + [largest(a) for a in inputs])
+
+
+def within(a: np.ndarray, b: np.ndarray, rtol: float, scale: float = 0.0) -> np.ndarray:
     """Elementwise agreement of ``a`` with reference ``b``: exact when rtol == 0, else the rule above."""
     if rtol == 0.0:
         return np.asarray(a == b, dtype=bool).reshape(np.shape(b))
     a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = float(np.max(np.abs(b64), initial=0.0))
+    scale = max(scale, float(np.max(np.abs(b64), initial=0.0)))
     return np.abs(a64 - b64) <= rtol * (np.abs(b64) + scale)
 
 # Grading course answers (gradcheck.grading): results of exercises with float layers (exp, log) are computed

@@ -17,7 +17,7 @@ import numpy as np
 from . import oracles as oracle_registry
 from .layers import Layer, layer as make_layer
 from .layers.base import is_exact
-from .tolerance import rtol_finite_differences, rtol_for, within
+from .tolerance import rtol_finite_differences, rtol_for, term_scale, within
 
 MAX_SHOWN = 5
 
@@ -30,8 +30,10 @@ def data_kind(arrays) -> str:
 
 
 def default_grad_out(shape, like_float: bool) -> np.ndarray:
-    """The upstream gradient used when none is given: small integers from a fixed seed (0)."""
-    g = np.random.default_rng(0).integers(-3, 4, size=shape)
+    """The upstream gradient used when none is given: small integers from a fixed seed (0); for a scalar
+    output (a loss) 1, so the gradients are those of the loss itself."""
+    shape = tuple(shape)
+    g = np.ones((), dtype=np.int64) if shape == () else np.random.default_rng(0).integers(-3, 4, size=shape)
     return g.astype(np.float64) if like_float else g
 
 
@@ -159,12 +161,13 @@ def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLE
         verdict.gradients[name] = dict(zip(
             results[name], layer.restore_shapes(list(results[name].values()), {k: given[k] for k in results[name]})))
     ran = list(results)
+    scale = term_scale(g, [a for n, a in arrays.items() if n in layer.differentiable])
     for grad in (n for n in arrays if n in layer.differentiable):
         agree = {}
         for a, b in itertools.combinations(ran, 2):
             rtol = _pair_rtol(layer, a, b, kind, results)
             verdict.tolerances[(a, b)] = rtol
-            agree[(a, b)] = agree[(b, a)] = within(results[a][grad], results[b][grad], rtol)
+            agree[(a, b)] = agree[(b, a)] = within(results[a][grad], results[b][grad], rtol, scale)
         if all(v.all() for v in agree.values()):
             continue
         verdict.mismatches.append(_explain(grad, ran, agree, results, given[grad]))

@@ -6,11 +6,22 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 from .base import IndexRule, Layer
+from .activation import Relu, Sigmoid, Softmax, Tanh
 from .conv import Conv1d, Conv2d
+from .linear import Flatten, Linear
+from .loss import Mse, SoftmaxCrossEntropy
 
 REGISTRY: dict[str, type[Layer]] = {
     "conv1d": Conv1d,
     "conv2d": Conv2d,
+    "flatten": Flatten,
+    "linear": Linear,
+    "mse": Mse,
+    "relu": Relu,
+    "sigmoid": Sigmoid,
+    "softmax": Softmax,
+    "softmax_cross_entropy": SoftmaxCrossEntropy,
+    "tanh": Tanh,
 }
 
 

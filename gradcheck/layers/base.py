@@ -90,7 +90,7 @@ class Layer(ABC):
     inputs: ClassVar[tuple[str, ...]]            # call order, e.g. ("x", "w", "b")
     required: ClassVar[int]                      # how many leading inputs must be given
     differentiable: ClassVar[tuple[str, ...]]    # inputs that receive a gradient
-    ranks: ClassVar[dict[str, int]]              # full rank of each input
+    ranks: ClassVar[dict[str, int | None]]       # full rank of each input; None: any rank >= 1 (elementwise)
     promotable: ClassVar[dict[str, int]] = {}    # rank a single-channel exercise may use instead
     # True when the output is a rational (or piecewise rational) function of the inputs, so oracles must
     # agree exactly on integer/rational data; False for exp/log/sqrt layers (float tolerance throughout).
@@ -149,10 +149,8 @@ class Layer(ABC):
         return arrays(shapes[name], kind=kind)
 
     def n_params(self, shapes: dict[str, tuple[int, ...]]) -> int:
-        """Trainable parameters for these (full-rank) input shapes: the sizes of the differentiable inputs
-        other than the first (data) input, e.g. conv2d with bias: C_out·(C_in/groups·kH·kW + 1)."""
-        return sum(int(np.prod(shapes[n], dtype=np.int64)) for n in self.differentiable
-                   if n != self.inputs[0] and n in shapes)
+        """Number of trainable parameters: the sizes of the differentiable inputs except the first (data) input."""
+        return sum(int(np.prod(shapes[n])) for n in self.differentiable if n != self.inputs[0] and n in shapes)
 
     # -- common machinery --------------------------------------------------------------------------
     @property
@@ -194,6 +192,10 @@ class Layer(ABC):
 
     def _promote(self, name: str, arr: np.ndarray) -> np.ndarray:
         rank = self.ranks[name]
+        if rank is None:  # any rank: the layer works elementwise or along axes it is given
+            if arr.ndim >= 1:
+                return arr
+            raise InputError(f"{self.name}: input {name} is a scalar (0-D); it must be at least 1-D")
         if arr.ndim == rank:
             return arr
         if arr.ndim == self.promotable.get(name, -1):
@@ -207,7 +209,8 @@ class Layer(ABC):
         arrays, given, _ = self.prepare(inputs)
         out = self.numpy_forward(*arrays.values())
         first = self.inputs[0]
-        return out.reshape(out.shape[-len(given[first]):]) if len(given[first]) < self.ranks[first] else out
+        promoted = self.ranks[first] is not None and len(given[first]) < self.ranks[first]
+        return out.reshape(out.shape[-len(given[first]):]) if promoted else out
 
     def backward(self, grad_out, *inputs):
         """Hand-coded NumPy backward: one gradient per given input, in order, each in the shape given."""

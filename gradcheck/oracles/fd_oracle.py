@@ -19,9 +19,10 @@ def gradients(layer, arrays, grad_out):
             original = values[name][index]
             h = fd_step(original)
             values[name][index] = original + h
-            plus = layer.numpy_forward(*values.values())
+            # Copies: a forward may return a view of its input (flatten), which the next step perturbs.
+            plus = np.array(layer.numpy_forward(*values.values()))
             values[name][index] = original - h
-            minus = layer.numpy_forward(*values.values())
+            minus = np.array(layer.numpy_forward(*values.values()))
             values[name][index] = original
             grad[index] = np.sum(g * (plus - minus)) / (2 * h)
         grads[name] = grad

@@ -29,11 +29,14 @@ def _vjp_function(layer, names: tuple[str, ...], wrt: tuple[str, ...]):
 
 
 def jax_values(layer, arrays) -> dict:
-    """Inputs as JAX sees them: differentiable ones float64, the others (class targets, indices) int64.
+    """Inputs as JAX sees them: differentiable ones float64, the others (class targets, indices) int64
+    unless they hold non-whole numbers (probability targets), which stay float64.
 
     Call inside ``jax.enable_x64(True)``.
     """
-    return {n: np.asarray(a, dtype=np.float64 if n in layer.differentiable else np.int64)
+    def whole(a):
+        return np.asarray(a).dtype.kind in "iub" or bool(np.all(np.asarray(a, dtype=np.float64) % 1 == 0))
+    return {n: np.asarray(a, dtype=np.float64 if n in layer.differentiable or not whole(a) else np.int64)
             for n, a in arrays.items()}
 
 
