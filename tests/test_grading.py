@@ -124,7 +124,7 @@ def test_a_wrong_entry_shows_expected_given_and_tolerance():
     q = graded(CONV_CASE + "tolerance = { decimals = 1 }",
                "[c]\ngrad_w = [[-0.1, -0.3], [-0.3, 0.3]]")["c"]["grad_w"]
     assert q.wrong_entries == [{"index": [1, 1], "expected": 0.2, "given": 0.3,
-                                "tolerance": "1 decimals (±1/20)"}]
+                                "tolerance": "1 decimals (±0.05)"}]
 
 
 def test_answers_in_full_rank_or_2d_are_both_accepted():

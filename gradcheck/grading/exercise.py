@@ -68,7 +68,8 @@ def exercise_toml(ident: str, layer, inputs: dict, grad_out, claimed: dict, *, a
         dropped = first.ndim - _single_channel(layer, layer.inputs[0], first).ndim
     lines = [f'title = "{title or ident}"'] + ([f'source = "{source}"'] if source else [])
     lines += ["", "[[exercise]]", f'id = "{ident}"', f'layer = "{layer.name}"',
-              "params = { " + ", ".join(f"{k} = {_toml(_collapse(v))}" for k, v in layer.params.items()) + " }"]
+              "params = { " + ", ".join(f"{k} = {_toml(_collapse(v))}" for k, v in layer.params.items()
+                                 if v is not None) + " }"]  # None: the default, which TOML cannot write
     if ask:
         lines.append("ask = [" + ", ".join(f'"{q}"' for q in ask) + "]")
     lines += ["", "[exercise.given]"]

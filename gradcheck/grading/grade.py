@@ -103,7 +103,7 @@ def compare(address: str, given, expected, tol: values.Tolerance) -> QuantityRes
     ok = tol.close(given, aligned)
     entries = [{"index": [int(i) for i in index], "expected": values.as_json(aligned[index]),
                 "given": values.as_json(given[index]), "tolerance": str(tol)}
-               for index in zip(*np.nonzero(~ok))]
+               for index in (zip(*np.nonzero(~ok)) if ok.ndim else [()] * (not ok))]
     return QuantityResult(address, bool(ok.all()), str(tol), entries, n_entries=int(aligned.size))
 
 

@@ -125,7 +125,8 @@ class Chain:
                       for i, key in enumerate(self.input_keys(k))]
             while inputs and inputs[-1] is None:
                 inputs.pop()
-            inputs = [None if a is None else convert(a) for a in inputs]
+            inputs = [a if a is None or name not in stage.layer.differentiable else convert(a)
+                      for a, name in zip(inputs, stage.layer.inputs)]  # targets, indices stay integers
             arrays, _, _ = stage.layer.prepare(inputs)
             out = stage.layer.numpy_forward(*arrays.values())
             if inject is not None and inject.stage == k and "out" in inject.prediction:
@@ -179,6 +180,8 @@ class Chain:
 def promote_shape(layer: Layer, name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
     """The full-rank shape of an input given in a single-channel (promotable) rank, as Layer.prepare does."""
     rank = layer.ranks[name]
+    if rank is None and shape:  # any rank (elementwise layers, targets)
+        return shape
     if len(shape) == rank:
         return shape
     if len(shape) == layer.promotable.get(name, -1):

@@ -127,7 +127,7 @@ class Tolerance:
 
     def __str__(self) -> str:
         if self.kind == "decimals":
-            return f"{self.digits} decimals (±{Fraction(1, 2 * 10 ** self.digits)})"
+            return f"{self.digits} decimals (±{show(Fraction(1, 2 * 10 ** self.digits))})"
         if self.kind == "sigfigs":
             return f"{self.digits} significant figures"
         if self.kind == "abs_rel":
