@@ -142,8 +142,10 @@ def check_forward(fn, layer: str, *, max_examples: int = 100, kind: str = "integ
         except Exception as exc:
             raise AssertionError(f"{name} raised {type(exc).__name__}: {exc}\n{example!r}") from None
         if got.shape != expected.shape:
+            found = mistakes.diagnose(configured, arrays, example.grad_out, {"out": got}, {"out": expected})
+            named = f"\n  this is the mistake: {mistakes.describe(found)}" if found else ""
             raise AssertionError(f"{name} returned shape {got.shape}, expected {expected.shape} for "
-                                 f"{configured!r}\n{example!r}")
+                                 f"{configured!r}{named}\n{example!r}")
         exact = configured.exact and got.dtype.kind in "iuO"
         wrong = ~within(got, expected, 0.0 if exact else rtol_for(np.float64))
         if wrong.any():

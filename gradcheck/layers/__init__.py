@@ -10,14 +10,19 @@ from .activation import Relu, Sigmoid, Softmax, Tanh
 from .conv import Conv1d, Conv2d
 from .linear import Flatten, Linear
 from .loss import Mse, SoftmaxCrossEntropy
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d
+from .separable import SeparableConv2d
 
 REGISTRY: dict[str, type[Layer]] = {
     "conv1d": Conv1d,
     "conv2d": Conv2d,
+    "conv_transpose1d": ConvTranspose1d,
+    "conv_transpose2d": ConvTranspose2d,
     "flatten": Flatten,
     "linear": Linear,
     "mse": Mse,
     "relu": Relu,
+    "separable_conv2d": SeparableConv2d,
     "sigmoid": Sigmoid,
     "softmax": Softmax,
     "softmax_cross_entropy": SoftmaxCrossEntropy,

@@ -153,6 +153,12 @@ class Layer(ABC):
         return sum(int(np.prod(shapes[n])) for n in self.differentiable if n != self.inputs[0] and n in shapes)
 
     # -- common machinery --------------------------------------------------------------------------
+    def n_params(self, shapes: dict[str, tuple[int, ...]]) -> int:
+        """Trainable parameters for these input shapes: the sizes of the differentiable inputs after the
+        first (the data), e.g. (kH·kW·C_in/groups + 1)·C_out for a convolution with bias."""
+        return sum(int(np.prod(shapes[name])) for name in self.inputs[1:]
+                   if name in self.differentiable and name in shapes)
+
     @property
     def key(self) -> tuple:
         """Hashable identity of the configuration (for caches)."""
