@@ -476,3 +476,74 @@ def test_exercise_new_writes_an_exercise_whose_answer_key_grades_right(tmp_path,
 def test_bad_arguments_give_one_line_and_exit_2(argv, message, capsys):
     code, _, err = run(capsys, *argv)
     assert code == 2 and err.count("\n") == 1 and message in err
+
+
+# -- the lecture network: the grader's chain agrees with gc.sequential, and network mistakes are named ------
+LECTURE = CASES / "network.toml"
+
+
+def test_the_graders_chain_computes_what_gc_sequential_computes():
+    (ex,) = load_cases(LECTURE)
+    net = gc.sequential([s.layer for s in ex.chain.stages])
+    inputs = [ex.data[k] for k in ("x", "conv.w", "conv.b", "fc1.w", "fc1.b", "fc2.w", "fc2.b", "ce.target")]
+    names = [s.name for s in ex.chain.stages]
+    for name, out in zip(names, net.trace(*inputs)):
+        np.testing.assert_allclose(np.asarray(ex.expected[f"{name}.out"], float), np.asarray(out, float), rtol=1e-12)
+    for name, step in zip(names, net.backward_trace(None, *inputs)):
+        for q, v in step.items():
+            np.testing.assert_allclose(np.asarray(ex.expected[f"{name}.{q}"], float).ravel(),
+                                       np.asarray(v, float).ravel(), rtol=1e-12, atol=1e-15, err_msg=f"{name}.{q}")
+    for chain_input, v in net.sgd_step(Fraction(1, 2), *inputs).items():
+        k, p = chain_input.split(".")
+        np.testing.assert_allclose(np.asarray(ex.expected[f"{names[int(k)]}.updated_{p}"], float).ravel(),
+                                   np.asarray(v, float).ravel(), rtol=1e-12)
+
+
+MASKED = """
+[[exercise]]
+id = "masked"
+network = [{ name = "conv", layer = "conv2d" }, { name = "relu", layer = "relu" }, { name = "flatten", layer = "flatten" },
+           { name = "fc", layer = "linear" }, { name = "ce", layer = "softmax_cross_entropy" }]
+lr = 0.5
+tolerance = { decimals = 4 }
+ask = ["ce.grad_logits", "fc.grad_w", "relu.grad_out", "conv.grad_out", "conv.grad_w", "conv.updated_w"]
+[exercise.given]
+x = [[1, 0, -1], [0, 1, 0], [-1, 0, 1]]
+conv = { w = [[1, -1], [-1, 1]], b = [0] }
+fc = { w = [[0.1, 0.2, 0.3, 0.4], [0.5, 0.1, 0.4, 0.3]], b = [0, 0] }
+ce.target = [[0, 1]]
+"""
+
+
+def _masked_network(mask=True, label=True):
+    """The exercise above by hand: conv outputs [[2, -2], [-2, 2]] (ReLU keeps the diagonal)."""
+    x = np.array([[1, 0, -1], [0, 1, 0], [-1, 0, 1]], float)
+    w, fc_w = np.array([[1, -1], [-1, 1]], float), np.array([[0.1, 0.2, 0.3, 0.4], [0.5, 0.1, 0.4, 0.3]])
+    conv = np.array([[(x[i:i + 2, j:j + 2] * w).sum() for j in range(2)] for i in range(2)])
+    a = np.maximum(conv, 0).ravel()
+    z = fc_w @ a
+    o = np.exp(z) / np.exp(z).sum()
+    dz = o - np.array([0, 1]) if label else o
+    da = (fc_w.T @ dz).reshape(2, 2)
+    dconv = da * (conv > 0) if mask else da
+    dw = np.array([[sum(dconv[i, j] * x[i + p, j + q] for i in range(2) for j in range(2)) for q in range(2)]
+                   for p in range(2)])
+    return {"ce.grad_logits": [dz], "fc.grad_w": np.outer(dz, a), "relu.grad_out": da, "conv.grad_out": dconv,
+            "conv.grad_w": dw, "conv.updated_w": w - 0.5 * dw}
+
+
+def _floats(values, ident):
+    return f"[{ident}]\n" + "\n".join(f'"{k}" = {_toml(np.round(np.asarray(v, float), 6))}' for k, v in values.items())
+
+
+@pytest.mark.parametrize("mistake_id, wrong, spoiled", [
+    ("relu_mask_missing", {"mask": False}, {"conv.grad_out", "conv.grad_w", "conv.updated_w"}),
+    ("softmax_label_not_subtracted", {"label": False}, {"ce.grad_logits", "fc.grad_w", "relu.grad_out",
+                                                        "conv.grad_out", "conv.grad_w", "conv.updated_w"}),
+])
+def test_a_mistake_in_a_network_names_every_answer_it_spoils(mistake_id, wrong, spoiled):
+    if mistake_id not in CATALOGUE:
+        pytest.skip(f"{mistake_id} is catalogued on another branch")
+    assert all(q.correct for q in graded(MASKED, _floats(_masked_network(), "masked"))["masked"].values())
+    result = graded(MASKED, _floats(_masked_network(**wrong), "masked"))["masked"]
+    assert {n: q.mistake for n, q in result.items() if not q.correct} == {n: mistake_id for n in spoiled}

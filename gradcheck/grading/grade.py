@@ -135,16 +135,17 @@ def _candidate_runs(exercise: Exercise, want_shapes: bool, want_values: bool):
             except Exception:  # noqa: BLE001  (a mistake that cannot be made on this configuration)
                 continue
             for prediction in predictions:
+                local = {stage.address(n): v for n, v in prediction.items() if v is not None}
                 if m.kind == "answer":  # how an answer was written down: nothing downstream changes
-                    yield m.id, {**expected, **{stage.address(n): v for n, v in prediction.items()}}
+                    yield m.id, {**expected, **local}
                     continue
                 try:
                     inject = Injection(k, dict(prediction))
                     run = chain.shapes(exercise.shapes, inject) if shape_kind else chain.run(
                         exercise.data, exercise.lr, inject)
-                except Exception:  # noqa: BLE001
-                    continue
-                yield m.id, run
+                except Exception:  # noqa: BLE001  (e.g. an output of the wrong shape cannot be run on)
+                    run = expected
+                yield m.id, {**run, **local}
     if want_values and exercise.lr is not None:
         step = SGDStep(exercise.lr if chain.exact else float(exercise.lr))
         for m in mistakes.for_layer(step.name):
