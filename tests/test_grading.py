@@ -270,14 +270,17 @@ def test_a_network_exercise_grades_every_intermediate_quantity():
     assert all(q.correct for q in result.values()), [q for q in result.values() if not q.correct]
 
 
-def test_a_flipped_sgd_sign_is_named():
+@pytest.mark.parametrize("mistake_id, step", [("sgd_sign_flipped", lambda w, g: w + Fraction(1, 2) * g),
+                                               ("sgd_learning_rate_ignored", lambda w, g: w - g)])
+def test_a_wrong_sgd_step_is_named(mistake_id, step):
     truth = _network_truth()
-    conv = gc.layer("conv2d")
-    w1 = np.array([[-1, 2], [3, 1]])
-    truth["c1.updated_w"] = w1 + Fraction(1, 2) * np.asarray(truth["c1.grad_w"])
+    w1, w2 = np.array([[-1, 2], [3, 1]]), np.array([[1, -2], [0, 1]])
+    truth["c1.updated_w"] = step(w1, np.asarray(truth["c1.grad_w"]))
+    truth["c2.updated_w"] = step(w2, np.asarray(truth["c2.grad_w"]))
     result = graded(NETWORK, _answers(truth))["two-convs"]
     wrong = {n: q.mistake for n, q in result.items() if not q.correct}
-    assert wrong == {"c1.updated_w": "sgd_sign_flipped"} and conv
+    assert wrong == {"c1.updated_w": mistake_id, "c2.updated_w": mistake_id}
+    assert CATALOGUE[mistake_id].kind == "update"
 
 
 def test_a_mistake_in_a_later_layer_is_traced_through_everything_it_spoils():
@@ -547,3 +550,17 @@ def test_a_mistake_in_a_network_names_every_answer_it_spoils(mistake_id, wrong, 
     assert all(q.correct for q in graded(MASKED, _floats(_masked_network(), "masked"))["masked"].values())
     result = graded(MASKED, _floats(_masked_network(**wrong), "masked"))["masked"]
     assert {n: q.mistake for n, q in result.items() if not q.correct} == {n: mistake_id for n in spoiled}
+
+
+def test_the_readme_grading_examples_grade_as_the_readme_says(tmp_path, capsys):
+    text = (CASES.parent / "README.md").read_text().split("## Grading course exercises")[1].split("\n## ")[0]
+    import re
+    case, answers = re.findall(r"```toml\n(.*?)```", text, re.S)
+    (tmp_path / "case.toml").write_text(case)
+    (tmp_path / "student.toml").write_text("\n".join(line[2:] for line in answers.splitlines()))
+    assert run(capsys, "grade", tmp_path / "case.toml")[0] == 1
+    assert run(capsys, "grade", "--expected", tmp_path / "case.toml")[0] == 0
+    code, out, _ = run(capsys, "grade", tmp_path / "case.toml", "--answers", tmp_path / "student.toml", "--json")
+    first = json.loads(out)["exercises"][0]["quantities"]
+    assert [(q["name"], q["correct"], q["mistake"]) for q in first] == [
+        ("grad_w", True, None), ("grad_x", False, "filter_not_rotated")]
