@@ -362,8 +362,8 @@ def test_student_answers_that_are_malformed_name_the_answers_file(tmp_path, caps
         assert code == 2 and err.count("\n") == 1 and where in err and "s.toml" in err, err
 
 
-VALID = (CASES / "conv-backward.toml").read_text() + "\n" + (CASES / "param-counts.toml").read_text().split(
-    "\n", 2)[2]
+VALID = "\n".join([(CASES / "conv-backward.toml").read_text()] + [
+    "[[exercise]]" + (CASES / name).read_text().split("[[exercise]]", 1)[1] for name in ("param-counts.toml", "network.toml")])
 
 
 def _dump(value) -> str:
@@ -437,6 +437,14 @@ def test_grade_json_document_has_exactly_the_documented_shape(capsys):
     doc = json.loads(out)
     assert code == 0 and set(doc) == {"exercises", "score", "max_score"} and doc["score"] == doc["max_score"] == 2
     assert [set(q) for q in doc["exercises"][0]["quantities"]] == [{"name", "correct", "wrong_entries", "mistake"}] * 2
+
+
+def test_gradescope_gets_a_results_json_even_for_a_malformed_answer_file(tmp_path, capsys):
+    (tmp_path / "s.toml").write_text("[conv-backward-3x3]\ngrad_w = [[1, 'x']]")
+    code, _, err = run(capsys, "grade", CASES / "conv-backward.toml", "--answers", tmp_path / "s.toml",
+                       "--format", "gradescope", "--output", tmp_path / "results.json")
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert code == 2 and doc["score"] == 0 and "'x' is not a number" in doc["output"] and doc["output"] in err
 
 
 def test_gradescope_results_json(tmp_path, capsys):

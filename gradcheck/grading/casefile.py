@@ -289,7 +289,7 @@ def _expect(raw, asked, fail) -> dict:
     for address, value in flatten(raw).items():
         if address not in asked:
             raise fail(f"expect.{address}", "is not a quantity this exercise asks for")
-        if value != "wrong" and value not in CATALOGUE:
+        if not isinstance(value, str) or (value != "wrong" and value not in CATALOGUE):
             raise fail(f"expect.{address}", f'{value!r} is neither "wrong" nor a catalogued mistake id')
         out[address] = value
     return out

@@ -13,6 +13,11 @@ from __future__ import annotations
 import json
 import sys
 
+from ..errors import GradcheckError
+from .casefile import CaseFileError, load_answers, load_cases
+from .grade import grade
+from .report import to_gradescope, to_json, to_text
+
 COMMANDS = ("grade", "exercise")
 
 
@@ -38,23 +43,16 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from .casefile import load_answers, load_cases
-    from .grade import grade
-    from .report import to_gradescope, to_json, to_text
-
     if args.command == "exercise":
         from .exercise import new_exercise
         return _write(new_exercise(args.layer, seed=args.seed, **getattr(args, "held", {})), args.output)
-    answers = load_answers(args.answers) if args.answers else None
-    exercises = [ex for path in args.cases for ex in load_cases(path)]
-    if answers is not None:
-        ids = [ex.id for ex in exercises]
-        from .casefile import CaseFileError
-        for ident in answers:
-            if ident not in ids:
-                raise CaseFileError(args.answers, ident, None, f"no such exercise in {', '.join(args.cases)}")
-    results = [grade(ex, None if answers is None else answers.get(ex.id, {}), args.answers) for ex in exercises]
     fmt = "json" if args.json else args.format
+    try:
+        results = _grade(args)
+    except GradcheckError as exc:
+        if fmt == "gradescope":  # the student still sees why: results.json with the one error
+            _write(json.dumps({"score": 0, "output": str(exc), "tests": []}, indent=1), args.output)
+        raise
     if fmt == "json":
         text = json.dumps(to_json(results), indent=1)
     elif fmt == "gradescope":
@@ -65,6 +63,22 @@ def run(args) -> int:
     if args.expected:
         return 0 if all(q.as_expected for r in results for q in r.quantities) else 1
     return 0 if all(q.correct for r in results for q in r.quantities) else 1
+
+
+def _grade(args):
+    answers = load_answers(args.answers) if args.answers else None
+    exercises = [ex for path in args.cases for ex in load_cases(path)]
+    if answers is not None:
+        seen = {}
+        for ex in exercises:
+            if ex.id in seen:
+                raise CaseFileError(ex.path, ex.id, "id", f"also in {seen[ex.id]}: answers are keyed by exercise id, "
+                                                          "so ids must be unique across the case files")
+            seen[ex.id] = ex.path
+        for ident in answers:
+            if ident not in seen:
+                raise CaseFileError(args.answers, ident, None, f"no such exercise in {', '.join(args.cases)}")
+    return [grade(ex, None if answers is None else answers.get(ex.id, {}), args.answers) for ex in exercises]
 
 
 def _write(text: str, output) -> int:
