@@ -13,7 +13,8 @@
 - inputs: ``"x"`` (the first stage's first input), then each stage's further inputs named
   ``"<stage index>.<input name>"`` ("0.w", "0.b", "3.w", "4.target"), all required. ``without`` names
   optional ones the chain does not use (``without=["0.b"]``: a conv without bias).
-- differentiable: x and every stage's differentiable parameters (not class targets). The output is the last
+- differentiable: x and every stage's differentiable parameters; targets ("4.target") are labels, even
+  for mse, so they are not differentiated, counted (``n_params``) or updated. The output is the last
   stage's output; a chain ending in a loss has shape () and its default grad_out is 1.
 - shapes are checked stage by stage (a dense layer after a convolution needs a flatten in between);
   x and the parameters may be given in the stages' promotable ranks (a 2-D single-channel image, a
@@ -88,8 +89,10 @@ class Sequential(Layer):
         self.stages = stages
         self.inputs = ("x",) + tuple(c for pairs in self.own for _, c in pairs)
         self.required = len(self.inputs)
+        # A loss's target is a label in a network, even where the loss alone differentiates it (mse):
+        # never differentiated, counted or updated.
         self.differentiable = ("x",) + tuple(c for s, pairs in zip(stages, self.own) for n, c in pairs
-                                             if n in s.differentiable)
+                                             if n in s.differentiable and n != "target")
         self.ranks = {"x": first.ranks[first.inputs[0]],
                       **{c: s.ranks[n] for s, pairs in zip(stages, self.own) for n, c in pairs}}
         self.promotable = {**({"x": first.promotable[first.inputs[0]]} if first.inputs[0] in first.promotable
@@ -171,7 +174,8 @@ class Sequential(Layer):
         for k in reversed(range(len(self.stages))):
             stage = self.stages[k]
             grads = gradients(stage, locals_[k], upstream)
-            steps[k] = {"grad_out": upstream, **{f"grad_{n}": g for n, g in grads.items() if g is not None}}
+            kept = {stage.inputs[0]} | {n for n, c in self.own[k] if c in self.differentiable}
+            steps[k] = {"grad_out": upstream, **{f"grad_{n}": g for n, g in grads.items() if n in kept}}
             chain.update({c: grads[n] for n, c in self.own[k] if c in self.differentiable})
             upstream = grads[stage.inputs[0]]
         chain["x"] = upstream

@@ -153,3 +153,24 @@ def test_bias_and_grad_out_shapes_are_checked():
         layer.forward(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 2, 2)), np.zeros(2))
     with pytest.raises(gc.InputError, match=r"grad_out has shape \(3, 3\), but conv2d\(.*\) maps these inputs to"):
         layer.backward(np.zeros((3, 3)), np.zeros((3, 3)), np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("spatial", [1, 2])
+@given(data=st.data())
+def test_backward_agrees_with_torch_autograd_on_floats(spatial, data):
+    """An independent framework's autograd: torch.nn.functional.conv1d/conv2d, float64, to 1e-9."""
+    torch = pytest.importorskip("torch")
+    layer, shapes = data.draw(conv_configs(spatial=spatial, max_side=8))
+    if layer.params["padding"] == "same" and max(layer.params["stride"]) > 1:
+        return  # torch refuses 'same' with stride > 1 (gradcheck follows TensorFlow/XLA there)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    inputs = [rng.standard_normal(shape) for shape in shapes.values()]
+    grad_out = rng.standard_normal(layer.output_shape(shapes))
+    p = layer.params
+    leaves = [torch.tensor(a, requires_grad=True) for a in inputs]
+    torch_conv = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d}[spatial]
+    out = torch_conv(*leaves, stride=p["stride"], padding=p["padding"], dilation=p["dilation"], groups=p["groups"])
+    out.backward(torch.tensor(grad_out))
+    np.testing.assert_allclose(layer.forward(*inputs), out.detach().numpy(), rtol=1e-9, atol=1e-9)
+    for ours, leaf in zip(layer.backward(grad_out, *inputs), leaves):
+        np.testing.assert_allclose(ours, leaf.grad.numpy(), rtol=1e-9, atol=1e-9)

@@ -118,7 +118,7 @@ def test_sgd_step_is_exact_on_an_exact_chain():
     x, w0, b0, w2, b2, t = [[1, -2]], [[1, 0], [2, 1]], [0, 1], [[1, -1]], [2], [[1]]
     grads = dict(zip(net.inputs, net.backward(1, x, w0, b0, w2, b2, t)))
     updated = net.sgd_step(F(1, 4), x, w0, b0, w2, b2, t)
-    assert set(updated) == {"0.w", "0.b", "2.w", "2.b", "3.target"}  # mse's target is differentiable
+    assert set(updated) == {"0.w", "0.b", "2.w", "2.b"}  # in a network mse's target is a label, not a parameter
     assert updated["2.w"].tolist() == (np.asarray(w2) - F(1, 4) * grads["2.w"]).tolist()
     assert all(isinstance(v, (int, F)) for v in updated["0.w"].ravel())
 
@@ -205,3 +205,17 @@ def test_a_wrong_stage_backward_is_found_by_verifying_the_chain():
     assert not verdict.ok
     wrong = {m.gradient: m.odd_one_out for m in verdict.mismatches}
     assert wrong == {"x": "numpy", "0.w": "numpy", "0.b": "numpy"}  # below the ReLU only
+
+
+def test_readme_networks_snippet_prints_what_the_readme_says():
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    code, shown = re.search(r"### Networks\n.*?```python\n(.*?)```\n\nprints\n\n```text\n(.*?)```", text, re.S).groups()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})  # our own README, not user input
+    assert out.getvalue() == shown

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import numbers
 
-import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
 
