@@ -244,7 +244,7 @@ def check_answer(address: str, value, fail) -> object:
         if quantity == "out_shape":
             return values.shape(value, minimum=0)
         if quantity == "n_params":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < values.LIMIT:
                 raise values.NotANumber(f"{value!r} is not a count (an int >= 0)")
             return value
         return values.array(value)

@@ -36,7 +36,7 @@ def number(value) -> int | Fraction:
     if isinstance(value, bool):
         raise NotANumber(f"{value!r} is a boolean, not a number")
     if isinstance(value, int):
-        return value
+        return _simplest(Fraction(value))
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise NotANumber(f"{value} is not a finite number")
@@ -57,7 +57,12 @@ def number(value) -> int | Fraction:
     raise NotANumber(f"{value!r} ({type(value).__name__}) is not a number")
 
 
+LIMIT = 2 ** 53  # exercise numbers stay within float64's exact integers (oracles, JSON, NumPy int64 kernels)
+
+
 def _simplest(f: Fraction) -> int | Fraction:
+    if abs(f) >= LIMIT or f.denominator >= 2 ** 63:
+        raise NotANumber(f"{f} is too large or has too many digits for an exercise number (|x| < 2^53)")
     return f.numerator if f.denominator == 1 else f
 
 
@@ -85,11 +90,14 @@ def _nested(value):
     return [r for r, _ in rows], (len(rows),) + rows[0][1]
 
 
+MAX_SIDE = 10 ** 6  # a shape entry; keeps parameter counts far inside int64
+
+
 def shape(value, minimum: int = 1) -> tuple[int, ...]:
     """A shape: a list of ints >= minimum (an int alone is a 1-D shape); answers may hold a (wrong) 0."""
     items = value if isinstance(value, list) else [value]
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in items):
-        raise NotANumber(f"{value!r} is not a shape (a list of ints >= {minimum})")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and minimum <= v <= MAX_SIDE for v in items):
+        raise NotANumber(f"{value!r} is not a shape (a list of ints from {minimum} to {MAX_SIDE:,})")
     return tuple(items)
 
 
