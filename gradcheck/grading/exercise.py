@@ -45,8 +45,9 @@ def new_exercise(name: str, *, seed: int = 0, **params) -> str:
         if input_name in layer.differentiable:
             inputs[input_name] = rng.integers(-3, 4, size=shape)
         else:  # targets, indices: the layer's own strategy keeps them valid
-            inputs[input_name] = np.asarray(find(layer.input_strategy(input_name, shapes, "integer"),
-                                                 lambda a: True, settings=quiet, random=random.Random(seed)))
+            strategy = layer.input_strategy(input_name, shapes, "integer")
+            varied = (lambda a: np.size(a) == 1 or len(set(np.ravel(a).tolist())) > 1)  # not all class 0
+            inputs[input_name] = np.asarray(find(strategy, varied, settings=quiet, random=random.Random(seed)))
     out = layer.numpy_forward(*inputs.values())
     grad_out = rng.integers(-3, 4, size=out.shape) if out.size > 1 else None
     grads = layer.numpy_backward(np.ones_like(out) if grad_out is None else grad_out, *inputs.values())
@@ -72,6 +73,8 @@ def exercise_toml(ident: str, layer, inputs: dict, grad_out, claimed: dict, *, a
                                  if v is not None) + " }"]  # None: the default, which TOML cannot write
     if ask:
         lines.append("ask = [" + ", ".join(f'"{q}"' for q in ask) + "]")
+    if not layer.exact:  # exp/log answers are written rounded
+        lines.append("tolerance = { decimals = 4 }")
     lines += ["", "[exercise.given]"]
     lines += [f"{n} = {_toml(_single_channel(layer, n, a) if single_channel else a)}" for n, a in inputs.items()]
     if grad_out is not None:
