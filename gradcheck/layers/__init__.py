@@ -7,10 +7,13 @@ from __future__ import annotations
 from ..errors import ConfigError
 from .base import IndexRule, Layer
 from .conv import Conv1d, Conv2d
+from .pool import AvgPool2d, MaxPool2d
 
 REGISTRY: dict[str, type[Layer]] = {
     "conv1d": Conv1d,
     "conv2d": Conv2d,
+    "max_pool2d": MaxPool2d,
+    "avg_pool2d": AvgPool2d,
 }
 
 
