@@ -9,15 +9,17 @@
 - avg_pool2d divides by (torch) the window clipped to input + padding when count_include_pad, else the number
   of real elements; ``divisor_override`` replaces both. ``padding="same"`` divides by the real elements (TF).
 
-Why the JAX forward gathers windows itself instead of ``lax.reduce_window(max)``: jax.vjp of reduce_window max
+Why the JAX forward cuts out the windows itself instead of ``lax.reduce_window(max)``: jax.vjp of reduce_window max
 is XLA's select_and_scatter with a ``>=`` select. On XLA:CPU (jax 0.10) that happens to send a tie to the first
 element in window order, but XLA only asks the select to be an order and leaves which equal element wins to the
-backend; it has no equal-split mode, and jax raises NotImplementedError for its vjp with window dilation. So the
-windows are gathered by explicit index arithmetic and the gradient is routed by ``jnp.argmax`` (documented:
-first occurrence) or split by a tie mask — an oracle that follows the declared convention, on every backend.
+backend; it has no equal-split mode, and jax raises NotImplementedError for its vjp with window dilation (jnp.max,
+a reduce, splits ties equally). So the taps are cut out by explicit index arithmetic (strided slices) and folded
+with ``where(tap > best, tap, best)``, whose vjp follows the branch taken — a later tap wins only when strictly
+greater, so ties route to the first maximum — or split by a tie mask: the declared convention, on every backend.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -115,6 +117,20 @@ class Pool2d(Layer):
         lead = rows.shape[:2] + (-1,)
         return (x[:, :, rows, cols].reshape(x.shape[:2] + lead), (rows * x.shape[3] + cols).reshape(lead),
                 inside.reshape(lead))
+
+    def jax_windows(self, x, fill):
+        """The kH·kW taps of every window, each (N, C, H_out, W_out): one strided slice of the input padded with
+        ``fill`` (far enough for ceil_mode's last window); cheaper to compile than a gather of index arrays."""
+        import jax.numpy as jnp
+
+        p, size = self.params, x.shape[2:]
+        outs, pads = self.out_sizes(size), self.pads(size)
+        after = [max(s * (o - 1) + d * (k - 1) + 1 - n - pb, 0) for n, o, k, s, d, (pb, _) in
+                 zip(size, outs, p["kernel_size"], p["stride"], self.dilation, pads)]
+        padded = jnp.pad(x, ((0, 0), (0, 0), (pads[0][0], after[0]), (pads[1][0], after[1])), constant_values=fill)
+        (kh, kw), (sh, sw), (dh, dw) = p["kernel_size"], p["stride"], self.dilation
+        return [padded[:, :, dh * a:dh * a + sh * (outs[0] - 1) + 1:sh, dw * b:dw * b + sw * (outs[1] - 1) + 1:sw]
+                for a in range(kh) for b in range(kw)]
 
     # -- the SymPy rule: one window read per reduction index (a, b), the other reads concrete ----
     def window_reads(self, shapes):
@@ -232,14 +248,15 @@ class MaxPool2d(Pool2d):
         import jax.numpy as jnp
         from jax import lax
 
-        rows, cols, inside = self.taps(x.shape[2:])
-        lead = x.shape[:2] + rows.shape[:2] + (-1,)
-        windows = x[:, :, rows, cols].reshape(lead)  # a gather: its vjp scatter-adds, so overlaps add up
-        masked = jnp.where(inside.reshape(lead[2:]), windows, -jnp.inf)
+        taps = self.jax_windows(x, -jnp.inf)  # strided slices of the −∞-padded input: their vjp adds overlaps
         if self.params["ties"] == "first":
-            return jnp.take_along_axis(masked, jnp.argmax(masked, axis=-1)[..., None], -1)[..., 0]
-        tied = masked == lax.stop_gradient(masked.max(axis=-1))[..., None]
-        return jnp.where(tied, windows, 0.0).sum(axis=-1) / tied.sum(axis=-1)
+            best = taps[0]
+            for tap in taps[1:]:  # a later tap takes over only when strictly greater: the first maximum wins
+                best = jnp.where(tap > best, tap, best)
+            return best
+        top = lax.stop_gradient(functools.reduce(jnp.maximum, taps))
+        tied = [tap == top for tap in taps]
+        return sum(jnp.where(t, tap, 0.0) for t, tap in zip(tied, taps)) / sum(t.astype(x.dtype) for t in tied)
 
     @classmethod
     def configs(cls, **bounds_and_fixed):
@@ -313,11 +330,7 @@ class AvgPool2d(Pool2d):
         return (scatter_add(x.shape, flat, share[..., None], np.broadcast_to(inside, share.shape + inside.shape[-1:])),)
 
     def jax_forward(self, x):
-        import jax.numpy as jnp
-
-        rows, cols, inside = self.taps(x.shape[2:])
-        windows = jnp.where(inside, x[:, :, rows, cols], 0.0)
-        return windows.sum(axis=(-2, -1)) / self.divisor(x.shape[2:])
+        return sum(self.jax_windows(x, 0.0)) / self.divisor(x.shape[2:])
 
     @classmethod
     def configs(cls, **bounds_and_fixed):
