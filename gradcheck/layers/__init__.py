@@ -8,12 +8,16 @@ from ..errors import ConfigError
 from .base import IndexRule, Layer
 from .conv import Conv1d, Conv2d
 from .pool import AvgPool2d, MaxPool2d
+from .resample import MaxUnpool2d, UpsampleNearest2d, UpsampleZeros2d
 
 REGISTRY: dict[str, type[Layer]] = {
     "conv1d": Conv1d,
     "conv2d": Conv2d,
     "max_pool2d": MaxPool2d,
     "avg_pool2d": AvgPool2d,
+    "max_unpool2d": MaxUnpool2d,
+    "upsample_nearest2d": UpsampleNearest2d,
+    "upsample_zeros2d": UpsampleZeros2d,
 }
 
 
