@@ -12,14 +12,19 @@ from .linear import Flatten, Linear
 from .loss import Mse, SoftmaxCrossEntropy
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .separable import SeparableConv2d
+from .pool import AvgPool2d, MaxPool2d
+from .resample import MaxUnpool2d, UpsampleNearest2d, UpsampleZeros2d
 
 REGISTRY: dict[str, type[Layer]] = {
+    "avg_pool2d": AvgPool2d,
     "conv1d": Conv1d,
     "conv2d": Conv2d,
     "conv_transpose1d": ConvTranspose1d,
     "conv_transpose2d": ConvTranspose2d,
     "flatten": Flatten,
     "linear": Linear,
+    "max_pool2d": MaxPool2d,
+    "max_unpool2d": MaxUnpool2d,
     "mse": Mse,
     "relu": Relu,
     "separable_conv2d": SeparableConv2d,
@@ -27,6 +32,8 @@ REGISTRY: dict[str, type[Layer]] = {
     "softmax": Softmax,
     "softmax_cross_entropy": SoftmaxCrossEntropy,
     "tanh": Tanh,
+    "upsample_nearest2d": UpsampleNearest2d,
+    "upsample_zeros2d": UpsampleZeros2d,
 }
 
 
