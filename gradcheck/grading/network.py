@@ -125,7 +125,7 @@ class Chain:
                       for i, key in enumerate(self.input_keys(k))]
             while inputs and inputs[-1] is None:
                 inputs.pop()
-            inputs = [a if a is None or name not in stage.layer.differentiable else convert(a)
+            inputs = [a if a is None else convert(a) if name in stage.layer.differentiable else _integers(a)
                       for a, name in zip(inputs, stage.layer.inputs)]  # targets, indices stay integers
             arrays, _, _ = stage.layer.prepare(inputs)
             out = stage.layer.numpy_forward(*arrays.values())
@@ -175,6 +175,14 @@ class Chain:
                     q.update({stage.address(n): v for n, v in rule({**params, **grads}).items()})
         q["_upstream"] = upstream
         return q
+
+
+def _integers(a):
+    """Targets and indices as int64 when they are whole numbers (layers check their own ranges)."""
+    a = np.asarray(a)
+    if a.dtype == object and all(isinstance(v, int) for v in a.ravel()):
+        return a.astype(np.int64)
+    return a
 
 
 def promote_shape(layer: Layer, name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
