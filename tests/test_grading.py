@@ -1,6 +1,7 @@
 """Grading course exercises: the lecture cases, tolerances, named mistakes, networks, malformed files, CLI."""
 import json
 import random
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from hypothesis.errors import NoSuchExample
 
 import gradcheck as gc
 from gradcheck import cli
-from gradcheck.grading import CaseFileError, grade, load_answers, load_cases, to_json
+from gradcheck.grading import CaseFileError, grade, load_answers, load_cases
 from gradcheck.grading.exercise import _toml, exercise_toml
 from gradcheck.grading.values import NotANumber, Tolerance, number
 from gradcheck.mistakes import CATALOGUE
@@ -39,7 +40,6 @@ def graded(text, answers=None, path="case.toml"):
 def _registered(path):
     """Case files whose layers are all registered on this branch (the others wait for their branch)."""
     text = path.read_text()
-    import re
     return all(name in gc.layers() for name in re.findall(r'layer\s*=\s*"([^"]+)"', text))
 
 
@@ -562,7 +562,6 @@ def test_a_mistake_in_a_network_names_every_answer_it_spoils(mistake_id, wrong, 
 
 def test_the_readme_grading_examples_grade_as_the_readme_says(tmp_path, capsys):
     text = (CASES.parent / "README.md").read_text().split("## Grading course exercises")[1].split("\n## ")[0]
-    import re
     case, answers = re.findall(r"```toml\n(.*?)```", text, re.S)
     (tmp_path / "case.toml").write_text(case)
     (tmp_path / "student.toml").write_text("\n".join(line[2:] for line in answers.splitlines()))
