@@ -21,6 +21,7 @@ from collections import Counter
 
 from . import oracles as oracle_registry
 from .errors import GradcheckError
+from .grading import cli as grading_cli
 from .layers import REGISTRY, layer, layers
 from .verify import verify
 
@@ -104,6 +105,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="comma-separated oracles (default sympy,numpy,jax)")
     sw.add_argument("--backward", help="sweep your own backward, given as module:function, against the oracles")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grading_cli.add_parser(sub)
     return parser
 
 
@@ -238,14 +240,17 @@ def main(argv=None) -> int:
     parser = _build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
-        if extra and args.command != "verify":
+        takes_layer_params = args.command in ("verify", "exercise")
+        if extra and not takes_layer_params:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.held = _held_params(extra) if args.command == "verify" else {}
+        args.held = _held_params(extra) if takes_layer_params else {}
     except SystemExit as exit_:  # --help, or a usage error already printed as one line
         return int(exit_.code or 0)
     except argparse.ArgumentTypeError as exc:
         return _fail(str(exc))
     try:
+        if hasattr(args, "run"):  # subcommands that bring their own module (grading, ...)
+            return args.run(args)
         if args.command == "sweep":
             return _cmd_sweep(args)
         if args.command == "list":

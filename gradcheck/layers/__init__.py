@@ -12,9 +12,12 @@ from .conv import Conv1d, Conv2d
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .linear import Flatten, Linear
 from .loss import Mse, SoftmaxCrossEntropy
+from .pool import AvgPool2d, MaxPool2d
+from .resample import MaxUnpool2d, UpsampleNearest2d, UpsampleZeros2d
 from .separable import SeparableConv2d
 
 REGISTRY: dict[str, type[Layer]] = {
+    "avg_pool2d": AvgPool2d,
     "batch_norm": BatchNorm,
     "conv1d": Conv1d,
     "conv2d": Conv2d,
@@ -22,6 +25,8 @@ REGISTRY: dict[str, type[Layer]] = {
     "conv_transpose2d": ConvTranspose2d,
     "flatten": Flatten,
     "linear": Linear,
+    "max_pool2d": MaxPool2d,
+    "max_unpool2d": MaxUnpool2d,
     "mse": Mse,
     "relu": Relu,
     "separable_conv2d": SeparableConv2d,
@@ -29,6 +34,8 @@ REGISTRY: dict[str, type[Layer]] = {
     "softmax": Softmax,
     "softmax_cross_entropy": SoftmaxCrossEntropy,
     "tanh": Tanh,
+    "upsample_nearest2d": UpsampleNearest2d,
+    "upsample_zeros2d": UpsampleZeros2d,
 }
 
 

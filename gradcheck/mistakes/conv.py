@@ -103,17 +103,3 @@ def groups_mixed(layer, arrays, g):
     result = _backward(ungrouped, x, dense, g)
     result["grad_w"] = result["grad_w"][:, :c_g]
     return [result]
-
-
-@mistake("output_size_formula", CONV, "output size computed without the + 1 or without the 2P of "
-                                      "⌊(W − F + 2P)/S⌋ + 1", kind="shape")
-def output_size_formula(layer, arrays, g):
-    x, w = _unpack(arrays)
-    pads = layer.pads(w.shape[2:], x.shape[2:])
-    shapes = []
-    for plus_one, with_padding in ((False, True), (True, False)):
-        sizes = tuple((n + (pb + pa if with_padding else 0) - d * (k - 1) - 1) // s + plus_one
-                      for n, k, d, s, (pb, pa) in zip(x.shape[2:], w.shape[2:], layer.params["dilation"],
-                                                      layer.params["stride"], pads))
-        shapes.append({"out_shape": (x.shape[0], w.shape[0]) + sizes})
-    return shapes

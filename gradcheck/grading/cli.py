@@ -1,0 +1,90 @@
+"""``gradcheck grade`` and ``gradcheck exercise new``.
+
+    gradcheck grade CASES.toml [CASES2.toml ...] [--answers STUDENT.toml] [--json | --format gradescope]
+                    [--output FILE] [--expected]
+    gradcheck exercise new LAYER [--param VALUE ...] [--seed S] [--output FILE]
+
+``grade`` exits 0 when every graded answer is right (with ``--expected``: when every outcome is the one
+the case file's ``expect`` table declares, so a lecture's known slip must be flagged), 1 otherwise, and 2
+with one line naming file, exercise and key on a malformed file.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from ..errors import GradcheckError
+from .casefile import CaseFileError, load_answers, load_cases
+from .grade import grade
+from .report import to_gradescope, to_json, to_text
+
+COMMANDS = ("grade", "exercise")
+
+
+def add_parser(subparsers) -> None:
+    g = subparsers.add_parser("grade", help="grade the answers to course exercises (case files)")
+    g.add_argument("cases", nargs="+", help="case files (TOML)")
+    g.add_argument("--answers", help="a student's answers (TOML: [exercise-id] quantity = answer); "
+                                     "default: the case files' own `claimed` answers")
+    g.add_argument("--json", action="store_true", help="print one JSON document")
+    g.add_argument("--format", choices=("text", "json", "gradescope"), default="text",
+                   help="gradescope: Gradescope's autograder results.json")
+    g.add_argument("--output", help="write the result to FILE instead of stdout (e.g. /autograder/results/results.json)")
+    g.add_argument("--expected", action="store_true",
+                   help="exit 0 when every outcome is the one the case files `expect` (CI over cases/)")
+    g.set_defaults(run=run)
+    e = subparsers.add_parser("exercise", help="write a fresh exercise with its answer key")
+    e.add_argument("action", choices=("new",))
+    e.add_argument("layer", help="a registered layer")
+    e.add_argument("--seed", type=int, default=0, help="random seed of the data (default 0)")
+    e.add_argument("--output", help="write the case file to FILE instead of stdout")
+    e.epilog = "Layer parameters are given as --name VALUE, e.g. --stride 2 --padding 1."
+    e.set_defaults(run=run)
+
+
+def run(args) -> int:
+    if args.command == "exercise":
+        from .exercise import new_exercise
+        return _write(new_exercise(args.layer, seed=args.seed, **getattr(args, "held", {})), args.output)
+    fmt = "json" if args.json else args.format
+    try:
+        results = _grade(args)
+    except GradcheckError as exc:
+        if fmt == "gradescope":  # the student still sees why: results.json with the one error
+            _write(json.dumps({"score": 0, "output": str(exc), "tests": []}, indent=1), args.output)
+        raise
+    if fmt == "json":
+        text = json.dumps(to_json(results), indent=1)
+    elif fmt == "gradescope":
+        text = json.dumps(to_gradescope(results), indent=1)
+    else:
+        text = to_text(results, args.expected)
+    _write(text, args.output)
+    if args.expected:
+        return 0 if all(q.as_expected for r in results for q in r.quantities) else 1
+    return 0 if all(q.correct for r in results for q in r.quantities) else 1
+
+
+def _grade(args):
+    answers = load_answers(args.answers) if args.answers else None
+    exercises = [ex for path in args.cases for ex in load_cases(path)]
+    if answers is not None:
+        seen = {}
+        for ex in exercises:
+            if ex.id in seen:
+                raise CaseFileError(ex.path, ex.id, "id", f"also in {seen[ex.id]}: answers are keyed by exercise id, "
+                                                          "so ids must be unique across the case files")
+            seen[ex.id] = ex.path
+        for ident in answers:
+            if ident not in seen:
+                raise CaseFileError(args.answers, ident, None, f"no such exercise in {', '.join(args.cases)}")
+    return [grade(ex, None if answers is None else answers.get(ex.id, {}), args.answers) for ex in exercises]
+
+
+def _write(text: str, output) -> int:
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    return 0

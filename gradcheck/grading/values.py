@@ -1,0 +1,209 @@
+"""Numbers and tolerances of case files: read exactly, never evaluated.
+
+A number in a case or answer file is an int, a decimal (``0.1`` is read as exactly 1/10: TOML floats are
+parsed as ``decimal.Decimal``), or a string holding a fraction ``"-3/10"`` or a decimal ``"0.25"``,
+matched by a regular expression and handed to ``fractions.Fraction``. Arrays are nested lists of numbers.
+
+Tolerances (one per exercise, layer or quantity):
+
+- none given: exact (``==``) when every layer of the exercise is exact (linear or piecewise-linear on
+  rational data); otherwise ``gradcheck.tolerance.GRADING_RTOL`` relative (results computed in float64);
+- ``{ decimals = d }``: |given − expected| ≤ 0.5·10⁻ᵈ (the answer rounds to the right d decimals);
+- ``{ sigfigs = s }``: |given − expected| ≤ 0.5·10^(e − s + 1), e the decimal exponent of the expected value;
+- ``{ atol = a, rtol = r }`` (either may be left out, 0): |given − expected| ≤ a + r·|expected|.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+
+from ..tolerance import GRADING_RTOL, within
+
+_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?(\s*/\s*\d+)?\s*")
+
+
+class NotANumber(ValueError):
+    """A value that is not a number (the caller names the file, exercise and key)."""
+
+
+def number(value) -> int | Fraction:
+    """An exact number from a TOML value: int, Decimal, or a string "a/b" or "0.25"."""
+    if isinstance(value, bool):
+        raise NotANumber(f"{value!r} is a boolean, not a number")
+    if isinstance(value, int):
+        return _simplest(Fraction(value))
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise NotANumber(f"{value} is not a finite number")
+        return _simplest(Fraction(value))
+    if isinstance(value, float):  # only from Python callers; TOML floats arrive as Decimal
+        if not math.isfinite(value):
+            raise NotANumber(f"{value} is not a finite number")
+        return _simplest(Fraction(repr(value)))
+    if isinstance(value, Fraction):
+        return _simplest(value)
+    if isinstance(value, str):
+        if not _NUMBER.fullmatch(value):
+            raise NotANumber(f"{value!r} is not a number (write an int, a decimal or a fraction like \"1/3\")")
+        numerator, _, denominator = value.partition("/")
+        if denominator and int(denominator) == 0:
+            raise NotANumber(f"{value!r} divides by zero")
+        return _simplest(Fraction(numerator.strip()) / Fraction(int(denominator) if denominator else 1))
+    raise NotANumber(f"{value!r} ({type(value).__name__}) is not a number")
+
+
+LIMIT = 2 ** 53  # exercise numbers stay within float64's exact integers (oracles, JSON, NumPy int64 kernels)
+
+
+def _simplest(f: Fraction) -> int | Fraction:
+    if abs(f) >= LIMIT or f.denominator >= 2 ** 63:
+        raise NotANumber(f"{f} is too large or has too many digits for an exercise number (|x| < 2^53)")
+    return f.numerator if f.denominator == 1 else f
+
+
+def array(value) -> np.ndarray:
+    """A nested list of numbers as an exact object array (ints and Fractions); a number gives a 0-d array."""
+    nested, shape_ = _nested(value)
+    out = np.empty(shape_, dtype=object)
+    if shape_:
+        out[...] = nested
+    else:
+        out[()] = nested
+    return out
+
+
+def _nested(value):
+    """(nested lists of exact numbers, shape); NotANumber for ragged or empty lists."""
+    if not isinstance(value, list):
+        return number(value), ()
+    if not value:
+        raise NotANumber("an empty list is not an array of numbers")
+    rows = [_nested(v) for v in value]
+    shapes = {s for _, s in rows}
+    if len(shapes) > 1:
+        raise NotANumber(f"rows of different shapes {sorted(shapes)}: not a rectangular array")
+    return [r for r, _ in rows], (len(rows),) + rows[0][1]
+
+
+MAX_SIDE = 10 ** 6  # a shape entry; keeps parameter counts far inside int64
+
+
+def shape(value, minimum: int = 1) -> tuple[int, ...]:
+    """A shape: a list of ints >= minimum (an int alone is a 1-D shape); answers may hold a (wrong) 0."""
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and minimum <= v <= MAX_SIDE for v in items):
+        raise NotANumber(f"{value!r} is not a shape (a list of ints from {minimum} to {MAX_SIDE:,})")
+    return tuple(items)
+
+
+# -- tolerances ---------------------------------------------------------------------------------------
+RULE_KEYS = ("decimals", "sigfigs", "atol", "rtol")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close a given number must be to the expected one. ``kind``: exact, decimals, sigfigs, abs_rel, float."""
+
+    kind: str = "exact"
+    digits: int = 0
+    atol: Fraction = Fraction(0)
+    rtol: Fraction = Fraction(0)
+
+    @classmethod
+    def from_table(cls, table: dict) -> "Tolerance":
+        """From ``{decimals = 2}``, ``{sigfigs = 3}`` or ``{atol = .., rtol = ..}``; ValueError naming the key."""
+        keys = set(table)
+        if "decimals" in keys or "sigfigs" in keys:
+            if len(keys) != 1:
+                raise NotANumber(f"give one of decimals, sigfigs or atol/rtol, not {', '.join(sorted(keys))}")
+            (key, digits), = table.items()
+            low = 0 if key == "decimals" else 1
+            if isinstance(digits, bool) or not isinstance(digits, int) or digits < low:
+                raise NotANumber(f"{key} = {digits!r}: it must be an int >= {low}")
+            return cls(key, digits=digits)
+        if not keys:
+            return cls()
+        atol, rtol = (number(table.get(k, 0)) for k in ("atol", "rtol"))
+        if atol < 0 or rtol < 0:
+            raise NotANumber("atol and rtol must be >= 0")
+        return cls("abs_rel", atol=Fraction(atol), rtol=Fraction(rtol))
+
+    def __str__(self) -> str:
+        if self.kind == "decimals":
+            return f"{self.digits} decimals (±{show(Fraction(1, 2 * 10 ** self.digits))})"
+        if self.kind == "sigfigs":
+            return f"{self.digits} significant figures"
+        if self.kind == "abs_rel":
+            return f"atol {_show(self.atol)}, rtol {_show(self.rtol)}"
+        if self.kind == "float":
+            return f"rtol {GRADING_RTOL:g} (float results)"
+        return "exact"
+
+    def close(self, given: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        """Elementwise: is each given entry within this tolerance of the expected one? (same shapes)"""
+        if self.kind == "float":
+            return within(given, expected, GRADING_RTOL)
+        flat_g, flat_e = given.ravel(), expected.ravel()
+        ok = np.array([self._close(_exact(g), _exact(e)) for g, e in zip(flat_g, flat_e)], dtype=bool)
+        return ok.reshape(expected.shape)
+
+    def _close(self, g: Fraction, e: Fraction) -> bool:
+        error = abs(g - e)
+        if self.kind == "exact":
+            return error == 0
+        if self.kind == "decimals":
+            return error <= Fraction(1, 2 * 10 ** self.digits)
+        if self.kind == "sigfigs":
+            if e == 0:
+                return g == 0
+            return error <= Fraction(1, 2) * Fraction(10) ** (_exponent(e) - self.digits + 1)
+        return error <= self.atol + self.rtol * abs(e)
+
+
+def _exact(v) -> Fraction:
+    return Fraction(v) if not isinstance(v, (float, np.floating)) else Fraction(float(v))
+
+
+def _exponent(e: Fraction) -> int:
+    """⌊log10 |e|⌋, exactly."""
+    e = abs(e)
+    k = math.floor(math.log10(e.numerator) - math.log10(e.denominator))
+    while Fraction(10) ** k > e:
+        k -= 1
+    while Fraction(10) ** (k + 1) <= e:
+        k += 1
+    return k
+
+
+def _show(v: Fraction) -> str:
+    return str(v.numerator) if v.denominator == 1 else f"{float(v):g}"
+
+
+def show(v) -> str:
+    """A number for a report: ints as ints, finite decimals as decimals, other fractions as a/b."""
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.10g}"
+    f = Fraction(v)
+    if f.denominator == 1:
+        return str(f.numerator)
+    d = f.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    if d == 1 and f.denominator <= 10 ** 12:
+        return format(Decimal(f.numerator) / Decimal(f.denominator), "f")
+    return f"{f.numerator}/{f.denominator}"
+
+
+def as_json(v):
+    """A number for JSON: ints and finite decimals as JSON numbers, other fractions as "a/b" strings."""
+    text = show(v)
+    if "/" in text:
+        return text
+    return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
