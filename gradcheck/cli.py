@@ -5,6 +5,7 @@
                             [--examples N] [--seed S] [--kind integer|rational|float] [--oracles sympy,numpy,jax]
     gradcheck verify --all [--examples N]
     gradcheck sweep conv2d --max-side 5 [--jobs J] [--results FILE] [--backward module:function]
+    gradcheck report conv2d [--stride 2 --padding 1] [--size small|WxH] [--format md|html|tex] [--out DIR]
 
 ``verify`` draws configurations with Hypothesis (layer parameters given as ``--name value`` are held), runs
 the oracles on each, prints a summary, and exits 0 only if they all agree; on a disagreement it prints
@@ -22,6 +23,7 @@ from collections import Counter
 from . import oracles as oracle_registry
 from .errors import GradcheckError
 from .layers import REGISTRY, layer, layers
+from .report import cli as report_cli
 from .verify import verify
 
 
@@ -104,6 +106,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="comma-separated oracles (default sympy,numpy,jax)")
     sw.add_argument("--backward", help="sweep your own backward, given as module:function, against the oracles")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    report_cli.add_parser(sub)
     return parser
 
 
@@ -238,14 +241,16 @@ def main(argv=None) -> int:
     parser = _build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
-        if extra and args.command != "verify":
+        if extra and args.command not in ("verify", "report"):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.held = _held_params(extra) if args.command == "verify" else {}
+        args.held = _held_params(extra) if args.command in ("verify", "report") else {}
     except SystemExit as exit_:  # --help, or a usage error already printed as one line
         return int(exit_.code or 0)
     except argparse.ArgumentTypeError as exc:
         return _fail(str(exc))
     try:
+        if args.command == "report":
+            return report_cli.run(args)
         if args.command == "sweep":
             return _cmd_sweep(args)
         if args.command == "list":

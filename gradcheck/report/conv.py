@@ -18,7 +18,7 @@ from .derive import UPSTREAM, Family, as_matrix, rationals, register, squeeze2d
 from .document import Display, Heading, Math, Para
 from .mathprint import Apply, Frac, Minus, Name, Partial, product, total
 
-AXES = {1: ("L",), 2: ("H", "W")}
+AXES = {1: ("W",), 2: ("H", "W")}  # not L: that is the loss
 
 
 def small_shapes(layer, size=None):
@@ -75,8 +75,7 @@ def output_size(d) -> list:
                      formula(*[sp.Integer(v) for v in (n, pb, pa, dl, k, s)]),
                      total(sp.floor(Frac(room, s), evaluate=False), 1), sp.Integer(result)])
     padding = d.layer.params["padding"]
-    said = f"padding {padding!r} resolves to (before, after) = {pads}" if isinstance(padding, str) else \
-        f"padding (before, after) = {pads}"
+    said = (f"padding {padding!r}, which resolves to " if isinstance(padding, str) else "padding ") + _pads_text(pads)
     return [Para(f"A window covers d·(k − 1) + 1 input positions; it starts every s positions and the last one "
                  f"must end inside the padded input. With kernel k = {kernel}, stride s = {stride}, dilation "
                  f"d = {dilation} and {said}:"),

@@ -31,7 +31,7 @@ OUTPUT, UPSTREAM = "O", "dO"   # dO_ij is the lectures' short name for ∂L/∂O
 MAX_TERMS = 3000               # beyond this a report is no longer readable
 
 
-@dataclass
+@dataclass(eq=False)  # identity: a family registered for several layers is one family
 class Family:
     """What a layer family adds to the generic report; every hook is optional.
 
@@ -254,13 +254,17 @@ def one_based_rule(d: Derivation) -> sp.Eq:
 def rule_section(d: Derivation) -> list:
     lhs, rhs, _, _ = one_based_rule(d)
     ranges = ", ".join(f"{s} = 1…{n}" for s, n in zip(d.rule.indices, d.out_shape))
-    fills = [f"{d.letter(k)} outside its range reads {d.rule.fill.get(k, 0)}" for k in d.rule.operands]
+    plan = symbolic.plan(d.layer, d.shapes)
+    outside = [k for k in d.rule.operands if any((r.flat_index < 0).any() for t in plan.terms for r in t.reads
+                                                 if r.operand == k)]
+    fills = [f"{d.letter(k)} outside its range reads {d.rule.fill.get(k, 0)}" for k in outside]
+    padding = (f" Positions outside an operand are padding ({'; '.join(fills)}): a read there contributes a "
+               "constant and receives no gradient." if fills else "")
     return [Heading(2, "The forward rule"),
             Para(f"The layer's SymPy rule (`{type(d.layer).__name__}.sympy_rule`), printed with every index "
                  "counted from 1 as in the lectures:"),
             Display([[lhs, rhs]]),
-            Para(f"for {ranges}. Positions outside an operand are its padding ({'; '.join(fills)}); a read "
-                 "there contributes a constant and receives no gradient.")]
+            Para(f"for {ranges}.{padding}")]
 
 
 def output_size_section(d: Derivation) -> list:
@@ -277,20 +281,23 @@ def data_section(d: Derivation) -> list:
     shapes = ", ".join(f"{d.letter(k)} {v}" for k, v in d.shapes.items())
     name = next(iter(d.shapes))
     first = d.symbols[name].flat[0]
+    ij = "ijkl"[:max(1, sum(n > 1 for n in d.out_shape))]
     return [Heading(2, "The data"),
             Para(f"Shapes {shapes}; output {OUTPUT} {d.out_shape}. {d.origin} Below, elements are named with "
                  "1-based subscripts over the axes longer than 1, so ", Math(first),
                  " is the first element of ", Math(sp.Symbol(d.letter(name))), "; ",
-                 Math(sp.Symbol(f"{UPSTREAM}_ij")), " stands for ",
-                 Math(Partial(sp.Symbol("L"), sp.Symbol(f"{OUTPUT}_ij"))), ", the upstream gradient."),
+                 Math(sp.Symbol(f"{UPSTREAM}_{ij}")), " stands for ",
+                 Math(Partial(sp.Symbol("L"), sp.Symbol(f"{OUTPUT}_{ij}"))), ", the upstream gradient."),
             Display(rows)]
 
 
 def outputs_section(d: Derivation) -> list:
     rows = [d.chain(d.O[ix], d.outputs[ix], d.forward_values[ix]) for ix in np.ndindex(*d.out_shape)]
+    padded = any((r.flat_index < 0).any() for t in symbolic.plan(d.layer, d.shapes).terms for r in t.reads)
     return [Heading(2, "Every output element"),
-            Para("The rule written out for these shapes (SymPy, `symbolic.expand`), then with the numbers. "
-                 "Products that read the padding are constant (0 for zero padding) and do not appear:"),
+            Para("The rule written out for these shapes (SymPy, `symbolic.expand`), then with the numbers."
+                 + (" Products that read the padding are constant (0 for zero padding) and do not appear:"
+                    if padded else "")),
             Display(rows)]
 
 

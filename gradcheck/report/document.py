@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 
 from . import mathprint
@@ -117,8 +118,15 @@ def _mathml(expr, display=False) -> str:
     return f'<math xmlns="http://www.w3.org/1998/Math/MathML"{mode}>{mathprint.mathml(expr)}</math>'
 
 
+def _code_spans(text: str, plain, code) -> str:
+    """Text with `code` spans: odd pieces of a split on backticks are code."""
+    return "".join(code(piece) if k % 2 else plain(piece) for k, piece in enumerate(text.split("`")))
+
+
 def _html_parts(parts) -> str:
-    return "".join(_mathml(p.expr) if isinstance(p, Math) else html.escape(p, quote=False) for p in parts)
+    return "".join(_mathml(p.expr) if isinstance(p, Math) else _code_spans(
+        p, lambda t: html.escape(t, quote=False), lambda t: f"<code>{html.escape(t, quote=False)}</code>")
+        for p in parts)
 
 
 def _html_display(rows) -> str:
@@ -150,6 +158,9 @@ def html_body(blocks) -> str:
             out.append(f"<pre>{html.escape(b.text)}</pre>")
         elif isinstance(b, Figure):
             svg = b.svg[b.svg.index("<svg"):]  # drop the XML prolog and doctype: inline SVG
+            svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, flags=re.S)  # RDF: namespaces, no content
+            # ids are unique per SVG file only: prefix them so that several figures share one page
+            svg = re.sub(r'(\bid="|url\(#|href="#)', rf"\g<1>{b.stem}-", svg)
             out.append(f"<figure>{svg}<figcaption>{html.escape(b.caption)}</figcaption></figure>")
     return "\n".join(out)
 
@@ -169,11 +180,20 @@ _TEX_TEXT = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#":
 
 
 def tex_escape(text: str) -> str:
-    return "".join(_TEX_TEXT.get(ch, ch) for ch in text)
+    out = []
+    for k, ch in enumerate(text):
+        if ch == "\u0303":  # combining tilde: X̃ -> $\tilde{X}$
+            continue
+        if k + 1 < len(text) and text[k + 1] == "\u0303":
+            out.append(rf"$\tilde{{{ch}}}$")
+        else:
+            out.append(_TEX_TEXT.get(ch, ch))
+    return "".join(out)
 
 
 def _tex_parts(parts) -> str:
-    return "".join(f"${mathprint.latex(p.expr)}$" if isinstance(p, Math) else tex_escape(p) for p in parts)
+    return "".join(f"${mathprint.latex(p.expr)}$" if isinstance(p, Math) else _code_spans(
+        p, tex_escape, lambda t: rf"\texttt{{{tex_escape(t)}}}") for p in parts)
 
 
 def tex_document(title: str, blocks, figure_path) -> str:
@@ -193,7 +213,7 @@ def tex_document(title: str, blocks, figure_path) -> str:
             out.append(_latex_rows(b.rows, "align*") if len(b.rows) > 1 or len(b.rows[0]) > 1
                        else f"\\[\n{mathprint.latex(b.rows[0][0])}\n\\]")
         elif isinstance(b, Code):
-            out.append("\\begin{verbatim}\n" + b.text + "\n\\end{verbatim}")
+            out.append("{\\footnotesize\n\\begin{verbatim}\n" + b.text + "\n\\end{verbatim}\n}")
         elif isinstance(b, Figure):
             out.append("\\begin{center}\n\\includegraphics[width=0.9\\linewidth,height=0.3\\textheight,"
                        f"keepaspectratio]{{{figure_path(b)}}}\\\\\n\\emph{{{tex_escape(b.caption)}}}\n\\end{{center}}")
