@@ -14,7 +14,7 @@ import sympy as sp
 
 from ..layers import _numpy_ops as ops
 from . import figures
-from .derive import UPSTREAM, Family, as_matrix, rationals, register, squeeze2d
+from .derive import UPSTREAM, Family, _evaluated, as_matrix, rationals, register, squeeze2d
 from .document import Display, Heading, Math, Para
 from .mathprint import Apply, Frac, Minus, Name, Partial, product, total
 
@@ -22,7 +22,7 @@ AXES = {1: ("W",), 2: ("H", "W")}  # not L: that is the loss
 
 
 def small_shapes(layer, size=None):
-    """N = C_in = C_out = 1 with bias; kernel s + 1 per axis (so windows overlap); the smallest side ≥ 3
+    """One image, one channel per group, with bias; kernel s + 1 per axis (so windows overlap); the smallest side ≥ 3
     (or ``size``) with at least two outputs per axis and no leftover rows (else the smallest with two)."""
     nd = layer.spatial
     stride, dilation = layer.params["stride"], layer.params["dilation"]
@@ -42,7 +42,8 @@ def small_shapes(layer, size=None):
                 if room >= 0 and room // stride[axis] + 1 >= 2:
                     candidates.append((room % stride[axis] != 0, side))
             sides.append(min(candidates)[1] if candidates else 3)
-    return {"x": (1, 1) + tuple(sides), "w": (1, 1) + kernel, "b": (1,)}
+    groups = layer.params["groups"]  # one channel per group
+    return {"x": (1, groups) + tuple(sides), "w": (groups, 1) + kernel, "b": (groups,)}
 
 
 def _size_error(layer, size):
@@ -158,20 +159,26 @@ def _correlation_rule(a_name, b_name, dilation, shape_b):
         sp.Sum(body, *[(t, 1, n) for t, n in zip(taps, shape_b)])
 
 
-def _window(a, b, entry, dilation, skip_zero_b=True):
-    """The products corr(a, b)[entry] adds up (0-based entry), as display factors; zero entries of b skipped."""
+def _window(a, b, entry, out_step, tap_step, skip_zero_b=True):
+    """The products corr(a, b)[entry] adds up, a read at out_step·entry + tap_step·tap (0-based) as in
+    ops.correlate(a, b, stride=out_step, dilation=tap_step); as display factors, zero entries of b skipped."""
     terms = []
     for tap in np.ndindex(*b.shape[2:]):
         bv = b[(0, 0) + tap]
         if skip_zero_b and not isinstance(bv, sp.Symbol):
             continue
-        av = a[(0, 0) + tuple(dl * e + t for e, t, dl in zip(entry, tap, dilation))]
+        av = a[(0, 0) + tuple(o * e + g * t for e, t, o, g in zip(entry, tap, out_step, tap_step))]
         terms.append(product(bv, av) if isinstance(bv, sp.Symbol) and bv.name.startswith(UPSTREAM) else product(av, bv))
     return total(*terms)
 
 
 def collapse(d) -> list:
     kernel, size, pads, stride, dilation = _geometry(d)
+    if d.shapes["x"][:2] != (1, 1) or d.shapes["w"][:2] != (1, 1):
+        return [Heading(2, "The sums collapse into two matrix identities"),
+                Para("The step-by-step collapse is drawn for one image and one channel (N = C_in = C_out = 1); "
+                     "with several channels the same identities hold per channel pair, summed over the batch "
+                     "and the input channels of each group (see the single-channel reports).")]
     sym = _steps(d, d.symbols["x"], d.symbols["w"], d.dO)
     num = _steps(d, rationals(d.inputs["x"]), rationals(d.inputs["w"]), rationals(d.grad_out))
     # The identities reproduce the chain-rule sums term by term, and the numbers of the oracle.
@@ -193,13 +200,14 @@ def collapse(d) -> list:
     wide = sym["grad_w_full"].shape[2:] != sym["grad_w"].shape[2:]
     first = (0,) * len(kernel)
     lhs, rule = _correlation_rule(Xt, Gt, dilation, sym["g_dilated"].shape[2:])
+    first_window = _window(sym["x_padded"], sym["g_dilated"], first, dilation, (1,) * len(first))
+    assert _same([_evaluated(first_window)], [d.gradients["w"][(0, 0) + first]])
     blocks += [Para("Slide G̃ over X̃ — a valid cross-correlation, with X̃ read at the filter's dilation "
                     f"{dilation}:"),
                Display([[lhs, rule]]),
                Para("Only the entries of G̃ that hold a dO contribute; at the first filter position, for example, "
                     "the window of X̃ may still lie partly on the padding:"),
-               Display([[Partial(L, d.symbols["w"][(0, 0) + first]), _window(sym["x_padded"], sym["g_dilated"],
-                                                                              first, dilation),
+               Display([[Partial(L, d.symbols["w"][(0, 0) + first]), first_window,
                          d.ordered(sym["grad_w"][(0, 0) + first])]]),
                Para("Entry by entry this is exactly the chain-rule sum derived above (checked with SymPy, term by "
                     "term):"),
@@ -220,10 +228,7 @@ def collapse(d) -> list:
                          _matrix(num["g_full_padded"])]]),
                Para("… and slide the filter rotated by 180° (every spatial axis reversed) over it:"),
                Display([[Apply(rot, F), _matrix(sym["w_rotated"]), _matrix(num["w_rotated"])]]),
-               Display([[Apply(corr, Apply(pad, Gt), Apply(rot, F)), _matrix(num["full"])]]),
-               Para("Entry by entry (the same correlation rule, now with pad(G̃) and rot180 F), each X̃ position "
-                    "collects the dO of every window over it, times the filter tap that lies on it, e.g.:"),
-               Display([_worked_x(d, sym, ix, Partial, L, Xt) for ix in _interesting(d)[:2]])]
+               Display([[Apply(corr, Apply(pad, Gt), Apply(rot, F)), _matrix(num["full"])]])]
     if any(remainder):
         blocks.append(Para(f"It is {remainder} short of X̃'s shape: the last rows/columns of X̃ are read by no "
                            "output window ((size + 2p − d(k − 1) − 1) mod s of them), so their gradient is 0 — "
@@ -231,10 +236,11 @@ def collapse(d) -> list:
     blocks += [Para("That is dL/dX̃, the gradient of the padded input. The padding is not part of X: crop it "
                     f"({_pads_text(pads)}) to get dL/dX:"),
                Display([[Partial(L, Xt), _matrix(num["grad_x_padded"])], [Partial(L, X), _matrix(num["grad_x"])]]),
-               Para("Entry by entry, the cropped result is again exactly the chain-rule sum derived above "
-                    "(checked with SymPy), e.g.:"),
-               Display([[Partial(L, d.symbols["x"][ix]), d.ordered(sym["grad_x"][ix]), d.gradient_values["x"][ix]]
-                        for ix in _interesting(d)]),
+               Para("Entry by entry (the same correlation rule, now with pad(G̃) and rot180 F) each X̃ position "
+                    "collects the dO of every window over it times the filter tap lying on it — the zeros of "
+                    "pad(G̃) drop out, as in the first row — and that is exactly the chain-rule sum derived above "
+                    "(checked with SymPy for every entry), e.g.:"),
+               Display([_worked_x(d, sym, ix, Partial, L, Xt, full=k == 0) for k, ix in enumerate(_interesting(d))]),
                _figure_x(d, sym, num),
                Para("Both are what the layer's hand-coded NumPy backward computes (Conv.weight_gradient and "
                     "Conv.padded_input_gradient)" + (", and the bias collects every dO: dL/db = Σ dO." if "b" in d.shapes
@@ -242,18 +248,21 @@ def collapse(d) -> list:
     return blocks
 
 
-def _worked_x(d, sym, ix, Partial, L, Xt):
-    """∂L/∂X_ix = ∂L/∂X̃_(ix + pad) = the window of pad(G̃) under rot180 F, zero taps skipped."""
+def _worked_x(d, sym, ix, Partial, L, Xt, full=False):
+    """∂L/∂X_ix = ∂L/∂X̃_(ix + pad) = the window of pad(G̃) under rot180 F (``full``: its zeros shown too)."""
     kernel, size, pads, stride, dilation = _geometry(d)
     padded = tuple(i + pb for i, (pb, _) in zip(ix[2:], pads))
     full_shape = sym["full"].shape[2:]
     if any(p >= n for p, n in zip(padded, full_shape)):  # a row no window reached: its gradient is 0
         return [Partial(L, d.symbols["x"][ix]), sp.Integer(0)]
-    window = _window(sym["g_full_padded"], sym["w_rotated"], padded, dilation, skip_zero_b=False)
+    window = _window(sym["g_full_padded"], sym["w_rotated"], padded, (1,) * len(padded), dilation,
+                     skip_zero_b=False)
     kept = total(*[t for t in (window.args if type(window).__name__ == "Terms" else [window])
                    if isinstance(t.args[0], sp.Symbol) and t.args[0].name.startswith(UPSTREAM)])
+    assert _same([_evaluated(window)], [d.gradients["x"][ix]]), "worked window disagrees with the chain rule"
     xt = sp.Indexed(sp.IndexedBase(Xt), *[p + 1 for p in padded])
-    return [Partial(L, d.symbols["x"][ix]), Partial(L, xt), kept, d.gradient_values["x"][ix]]
+    return [Partial(L, d.symbols["x"][ix]), Partial(L, xt)] + ([window] if full else []) + [
+        kept, d.gradient_values["x"][ix]]
 
 
 def _interesting(d):

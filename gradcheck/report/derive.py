@@ -321,6 +321,8 @@ def _evaluated(expr):
     """A display expression (Terms/Factors) turned back into plain SymPy arithmetic."""
     from .mathprint import Factors, Terms
 
+    if isinstance(expr, Minus):
+        return -_evaluated(expr.args[0])
     if isinstance(expr, Factors):
         return sp.Mul(*[_evaluated(a) for a in expr.args])
     if isinstance(expr, Terms):
