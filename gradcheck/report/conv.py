@@ -75,6 +75,7 @@ def output_size(d) -> list:
         rows.append([sp.Symbol(f"{name}_out"), formula(*symbols),
                      formula(*[sp.Integer(v) for v in (n, pb, pa, dl, k, s)]),
                      total(sp.floor(Frac(room, s), evaluate=False), 1), sp.Integer(result)])
+    reads = _read_positions(d)
     padding = d.layer.params["padding"]
     said = (f"padding {padding!r}, which resolves to " if isinstance(padding, str) else "padding ") + _pads_text(pads)
     return [Para(f"A window covers d·(k − 1) + 1 input positions; it starts every s positions and the last one "
@@ -82,7 +83,31 @@ def output_size(d) -> list:
                  f"d = {dilation} and {said}:"),
             Display(rows),
             Para(f"so {UPSTREAM} and the output have shape {d.out_shape} (N, C_out, "
-                 + ", ".join(f"{a}_out" for a in AXES[d.layer.spatial]) + ").")]
+                 + ", ".join(f"{a}_out" for a in AXES[d.layer.spatial]) + "). The same geometry is in the "
+                 "rule's read position: " + ("output position i with filter tap p reads the input at"
+                                             if d.layer.spatial == 1 else "output (i, j) with filter tap (p, q) "
+                                             "reads the input at row and column")),
+            Display(reads)]
+
+
+def _read_positions(d) -> list:
+    """s·(i − 1) + d·(p − 1) + 1 − p_b per axis, checked against the read index of the 1-based rule."""
+    from .derive import one_based_rule
+
+    _, rhs, bases, _ = one_based_rule(d)
+    term = next(t for t in (rhs.args if type(rhs).__name__ == "Terms" else [rhs]) if isinstance(t, sp.Sum))
+    read = next(r for r in sp.sympify(_evaluated(term.function)).atoms(sp.Indexed) if r.base == bases["x"])
+    kernel, size, pads, stride, dilation = _geometry(d)
+    rows = []
+    for axis in range(d.layer.spatial):
+        i, tap = d.rule.indices[2 + axis], term.limits[1 + axis][0]
+        S, D, PB = sp.symbols("s d p_b")
+        general = total(product(S, total(i, Minus(1))), product(D, total(tap, Minus(1))), 1, Minus(PB))
+        concrete = stride[axis] * (i - 1) + dilation[axis] * (tap - 1) + 1 - pads[axis][0]
+        assert sp.expand(concrete - read.indices[2 + axis]) == 0, "read position disagrees with the rule"
+        rows.append([general, total(product(stride[axis], total(i, Minus(1))), product(dilation[axis], total(
+            tap, Minus(1))), 1, Minus(pads[axis][0])), sp.expand(concrete)])
+    return rows
 
 
 def _names(arr, prefix=""):
