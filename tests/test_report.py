@@ -213,3 +213,51 @@ def test_committed_reports_match_the_code(tmp_path, monkeypatch):
                                   f"{sorted(map(str, committed - fresh))}; {refresh}"
     changed = [str(f) for f in sorted(fresh) if (tmp_path / f).read_bytes() != (REPORTS / f).read_bytes()]
     assert not changed, f"reports/ is out of date: {', '.join(changed)} changed; {refresh}"
+
+
+class _Relu:
+    """A piecewise layer no report family knows: the generic report must still build (as pooling will)."""
+
+    @staticmethod
+    def make():
+        import numpy as np
+        import sympy as sp
+        from hypothesis import strategies as st
+
+        from gradcheck.layers.base import IndexRule, Layer
+
+        class Relu(Layer):
+            name, inputs, required, differentiable, ranks = "relu_for_test", ("x",), 1, ("x",), {"x": 3}
+
+            def validate(self, params):
+                return {}
+
+            def output_shape(self, shapes):
+                return shapes["x"]
+
+            def sympy_rule(self, shapes):
+                n, c, i = sp.symbols("n c i", integer=True, nonnegative=True)
+                x = sp.IndexedBase("x")[n, c, i]
+                return IndexRule((n, c, i), shapes["x"], sp.Piecewise((x, x > 0), (0, True)), dict(shapes))
+
+            def numpy_forward(self, x):
+                return np.where(x > 0, x, 0)
+
+            def numpy_backward(self, grad_out, x):
+                return (np.where(x > 0, grad_out, 0),)
+
+            def jax_forward(self, x):
+                import jax.numpy as jnp
+                return jnp.where(x > 0, x, 0)
+
+            @classmethod
+            def configs(cls, **fixed):
+                return st.integers(1, 6).map(lambda w: (cls(), {"x": (1, 1, w)}))
+        return Relu
+
+
+def test_piecewise_layer_without_a_family_gets_a_generic_report():
+    relu = _Relu.make()()
+    md = report(relu).markdown()
+    assert "x (1, 1, 4)" in md and "Every gradient by the chain rule" in md and "OK: 3 oracles agree" in md
+    assert r"\begin{cases}" in md  # the piecewise rule, printed by SymPy

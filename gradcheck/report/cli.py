@@ -45,20 +45,28 @@ def _formats(text, default):
     return formats
 
 
-def _case_reports(path: Path, out: Path, formats, command_path=None):
+def _case_reports(path: Path, out: Path, formats, command_path=None, keep_going=False):
     from . import report
     from .cases import exercises
     from ..layers import layer as make_layer
 
     found, skipped = exercises(path)
     written = []
+    from ..errors import GradcheckError
+
     for ex in found:
-        lay = make_layer(ex.layer, **ex.params)
-        inputs = [ex.inputs.get(name) for name in lay.inputs]
-        while inputs and inputs[-1] is None:
-            inputs.pop()
-        r = report(lay, *inputs, grad_out=ex.grad_out, name=ex.id,
-                   command=f"gradcheck report {command_path or path}")
+        try:
+            lay = make_layer(ex.layer, **ex.params)
+            inputs = [ex.inputs.get(name) for name in lay.inputs]
+            while inputs and inputs[-1] is None:
+                inputs.pop()
+            r = report(lay, *inputs, grad_out=ex.grad_out, name=ex.id,
+                       command=f"gradcheck report {command_path or path}")
+        except GradcheckError as exc:
+            if not keep_going:
+                raise
+            skipped.append((ex.id, f"cannot be reported: {exc}"))
+            continue
         written += r.write(out, formats)
     for ex_id, reason in skipped:
         print(f"skipped exercise {ex_id!r} of {path.name}: it {reason}")
@@ -80,7 +88,7 @@ def _all(args, formats):
         written += report(name, **params).write(out, formats)
     cases = Path(args.cases)
     for path in sorted(cases.glob("*.toml")) if cases.is_dir() else []:
-        written += _case_reports(path, out / path.stem, formats, command_path=path.as_posix())
+        written += _case_reports(path, out / path.stem, formats, command_path=path.as_posix(), keep_going=True)
     return written
 
 

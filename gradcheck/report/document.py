@@ -107,10 +107,12 @@ math[display=block]{margin:.8rem 0;overflow-x:auto;overflow-y:hidden}
 figure{margin:1rem 0}figcaption{font-style:italic;font-size:.9rem}
 pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;font-size:.85rem}
 h1{font-size:1.6rem}h2{font-size:1.3rem;border-bottom:1px solid #ccc}h3{font-size:1.1rem}
-mtd{padding:.15rem .2rem}
-mtable.matrix{border-left:1.5px solid;border-right:1.5px solid;border-radius:3px;padding:0 .15rem;margin:0 .2rem}
-mtable.matrix mtd{padding:.05rem .35rem}
-figure svg{max-width:100%;height:auto}"""
+mtd{padding:.15rem .2rem}"""
+# Needed wherever the fragment is shown (a Jupyter cell too): matrix brackets and figure sizes, scoped.
+_FRAGMENT_STYLE = """.gradcheck-report mtable.matrix{border-left:1.5px solid;border-right:1.5px solid;border-radius:3px;
+padding:0 .15rem;margin:0 .2rem}
+.gradcheck-report mtable.matrix mtd{padding:.05rem .35rem}
+.gradcheck-report figure svg{max-width:100%;height:auto}"""
 
 
 def _mathml(expr, display=False) -> str:
@@ -143,8 +145,8 @@ def _html_display(rows) -> str:
 
 
 def html_body(blocks) -> str:
-    """The report as an HTML fragment (what a Jupyter cell shows)."""
-    out = []
+    """The report as an HTML fragment (what a Jupyter cell shows): one div with its own scoped style."""
+    out = [f'<div class="gradcheck-report">\n<style>{_FRAGMENT_STYLE}</style>']
     for b in blocks:
         if isinstance(b, Heading):
             out.append(f"<h{b.level}>{html.escape(b.text)}</h{b.level}>")
@@ -162,6 +164,7 @@ def html_body(blocks) -> str:
             # ids are unique per SVG file only: prefix them so that several figures share one page
             svg = re.sub(r'(\bid="|url\(#|href="#)', rf"\g<1>{b.stem}-", svg)
             out.append(f"<figure>{svg}<figcaption>{html.escape(b.caption)}</figcaption></figure>")
+    out.append("</div>")
     return "\n".join(out)
 
 
