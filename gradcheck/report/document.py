@@ -111,7 +111,7 @@ mtd{padding:.15rem .2rem}"""
 # Needed wherever the fragment is shown (a Jupyter cell too): matrix brackets and figure sizes, scoped.
 _FRAGMENT_STYLE = """.gradcheck-report mtable.matrix{border-left:1.5px solid;border-right:1.5px solid;border-radius:3px;
 padding:0 .15rem;margin:0 .2rem}
-.gradcheck-report mtable.matrix mtd{padding:.05rem .35rem}
+.gradcheck-report mtable.matrix mtd{padding:.12rem .35rem}
 .gradcheck-report figure svg{max-width:100%;height:auto}"""
 
 
