@@ -32,7 +32,7 @@ from .document import Code, Display, Heading, Items, Math, Para
 from .mathprint import Minus, Partial, product, total
 
 # How operands are called in the lectures; a family may rename its own.
-DEFAULT_NAMES = {"x": "X", "w": "F", "b": "b"}
+DEFAULT_NAMES = {"x": "X", "w": "W", "b": "b"}
 OUTPUT, UPSTREAM = "O", "dO"   # dO_ij is the lectures' short name for ∂L/∂O_ij
 MAX_TERMS = 3000               # beyond this a report is no longer readable
 
@@ -74,19 +74,24 @@ def generic_small_shapes(layer: Layer, size=None) -> dict:
     (and the given spatial sides): deterministic, since shrinking ends at a canonical minimum."""
     from hypothesis import HealthCheck, find, settings
 
-    def fits(example):
-        lay, shapes = example
-        out = lay.output_shape(shapes)
-        first = shapes[lay.inputs[0]]
-        return (lay.key == layer.key and 4 <= int(np.prod(out)) <= 36
-                and (size is None or tuple(first[-len(size):]) == tuple(size)))
-    try:
-        _, shapes = find(type(layer).configs(**layer.params), fits, settings=settings(
-            database=None, max_examples=2000, derandomize=True, suppress_health_check=list(HealthCheck)))
-    except Exception:
-        raise ConfigError(f"found no small configuration of {layer!r}" + (f" with size {size}" if size else "")
-                          + "; give another --size") from None
-    return shapes
+    def fits(outputs):
+        def check(example):
+            lay, shapes = example
+            first = shapes[lay.inputs[0]]
+            n_in = sum(int(np.prod(s)) for k, s in shapes.items() if k in lay.differentiable)
+            n_out = int(np.prod(lay.output_shape(shapes)))
+            return (lay.key == layer.key and n_in <= 24 and (4 <= n_out <= 36 if outputs else 4 <= n_in)
+                    and (size is None or tuple(first[-len(size):]) == tuple(size)))
+        return check
+    for outputs in (True, False):  # at least 4 outputs; a loss (one output): at least 4 inputs
+        try:
+            _, shapes = find(type(layer).configs(**layer.params), fits(outputs), settings=settings(
+                database=None, max_examples=500, derandomize=True, suppress_health_check=list(HealthCheck)))
+            return shapes
+        except Exception:
+            continue
+    raise ConfigError(f"found no small configuration of {layer!r}" + (f" with size {size}" if size else "")
+                      + "; give another --size")
 
 
 def subscript(index, shape) -> str:
@@ -125,8 +130,13 @@ def squeeze2d(arr) -> np.ndarray:
     return a if a.ndim <= 2 else a.reshape(-1, a.shape[-1])
 
 
-def rational(v) -> sp.Rational:
-    return sp.Rational(Fraction(v).numerator, Fraction(v).denominator) if not isinstance(v, sp.Basic) else v
+def rational(v) -> sp.Expr:
+    """Exact data as a SymPy Rational; a float (a transcendental layer's value) as a 12-digit Float."""
+    if isinstance(v, sp.Basic):
+        return v
+    if isinstance(v, (float, np.floating)):
+        return sp.Float(float(v), 12)
+    return sp.Rational(Fraction(v).numerator, Fraction(v).denominator)
 
 
 class Derivation:
@@ -155,7 +165,7 @@ class Derivation:
             self.key.update({s: (order, ix) for ix, s in np.ndenumerate(self.symbols[name])})
         engine_names = {sp.Symbol(f"{name}[{', '.join(map(str, ix))}]"): self.symbols[name][ix]
                         for name, shape in shapes.items() for ix in np.ndindex(*shape)}
-        expanded = symbolic.expand(layer, shapes)
+        expanded = np.asarray(symbolic.expand(layer, shapes), dtype=object)  # 0-d for a loss
         self.outputs = np.empty(self.out_shape, dtype=object)
         for ix in np.ndindex(*self.out_shape):
             self.outputs[ix] = sp.sympify(expanded[ix]).xreplace(engine_names)
@@ -263,13 +273,13 @@ def one_based_rule(d: Derivation) -> sp.Eq:
             terms.append(sp.Sum(rebase(term.function), *limits))
         else:
             terms.append(rebase(term))
-    lhs = sp.IndexedBase(OUTPUT)[rule.indices]
+    lhs = sp.IndexedBase(OUTPUT)[rule.indices] if rule.indices else sp.Symbol(OUTPUT)
     return lhs, total(*terms), bases, shift
 
 
 def rule_section(d: Derivation) -> list:
     lhs, rhs, _, _ = one_based_rule(d)
-    ranges = ", ".join(f"{s} = 1…{n}" for s, n in zip(d.rule.indices, d.out_shape))
+    ranges = ", ".join(f"{s} = 1…{n}" for s, n in zip(d.rule.indices, d.out_shape)) or "the single output"
     plan = symbolic.plan(d.layer, d.shapes)
     outside = [k for k in d.rule.operands if any((r.flat_index < 0).any() for t in plan.terms for r in t.reads
                                                  if r.operand == k)]
@@ -297,13 +307,14 @@ def data_section(d: Derivation) -> list:
     shapes = ", ".join(f"{d.letter(k)} {v}" for k, v in d.shapes.items())
     name = next(iter(d.shapes))
     first = d.symbols[name].flat[0]
-    ij = "ijkl"[:max(1, sum(n > 1 for n in d.out_shape))]
+    ij = "ijkl"[:sum(n > 1 for n in d.out_shape)]
+    upstream = sp.Symbol(f"{UPSTREAM}_{ij}" if ij else UPSTREAM)
+    output = sp.Symbol(f"{OUTPUT}_{ij}" if ij else OUTPUT)
     return [Heading(2, "The data"),
             Para(f"Shapes {shapes}; output {OUTPUT} {d.out_shape}. {d.origin} Below, elements are named with "
                  "1-based subscripts over the axes longer than 1, so ", Math(first),
                  " is the first element of ", Math(sp.Symbol(d.letter(name))), "; ",
-                 Math(sp.Symbol(f"{UPSTREAM}_{ij}")), " stands for ",
-                 Math(Partial(sp.Symbol("L"), sp.Symbol(f"{OUTPUT}_{ij}"))), ", the upstream gradient."),
+                 Math(upstream), " stands for ", Math(Partial(sp.Symbol("L"), output)), ", the upstream gradient."),
             Display(rows)]
 
 
@@ -319,18 +330,27 @@ def outputs_section(d: Derivation) -> list:
 
 def local_gradients_section(d: Derivation) -> list:
     lhs, rhs, bases, shift = one_based_rule(d)
-    rows = []
-    for term in (rhs.args if isinstance(rhs, sp.Basic) and type(rhs).__name__ == "Terms" else [rhs]):
-        summand = term.function if isinstance(term, sp.Sum) else term
-        reads = sorted(sp.sympify(summand).atoms(sp.Indexed), key=lambda r: list(bases.values()).index(r.base))
-        plain = summand.doit() if hasattr(summand, "doit") else summand
-        for read in reads:
+    differentiable = {bases[k] for k in d.differentiable}
+    rows, nested = [], False
+    for term in (rhs.args if type(rhs).__name__ == "Terms" else [rhs]):
+        summand = sp.sympify(_evaluated(term.function if isinstance(term, sp.Sum) else term))
+        inner = set().union(*[{v for v, *_ in s.limits} for s in summand.atoms(sp.Sum)])
+        for read in sorted(summand.atoms(sp.Indexed), key=lambda r: list(bases.values()).index(r.base)):
+            if read.base not in differentiable:
+                continue
+            if read.free_symbols & inner:  # read inside an inner sum: it stands for several elements
+                nested = True
+                continue
             u = sp.Dummy("u")
-            local = sp.diff(sp.sympify(_evaluated(plain)).xreplace({read: u}), u).xreplace({u: read})
-            rows.append([Partial(lhs, read), local])
-    return [Heading(2, "Local gradients"),
-            Para("sympy.diff of the rule's summand with respect to each operand it reads:"),
-            Display(rows)]
+            rows.append([Partial(lhs, read), sp.diff(summand.xreplace({read: u}), u).xreplace({u: read})])
+    blocks = [Heading(2, "Local gradients"),
+              Para("sympy.diff of the rule's summand with respect to each operand it reads:")]
+    if rows:
+        blocks.append(Display(rows))
+    if nested:
+        blocks.append(Para("Reads inside an inner sum stand for several elements at once; their local gradients "
+                           "are taken element by element in the next section."))
+    return blocks
 
 
 def _evaluated(expr):
