@@ -79,8 +79,8 @@ def output_size(d) -> list:
     padding = d.layer.params["padding"]
     said = (f"padding {padding!r}, which resolves to " if isinstance(padding, str) else "padding ") + _pads_text(pads)
     return [Para(f"A window covers d·(k − 1) + 1 input positions; it starts every s positions and the last one "
-                 f"must end inside the padded input. With kernel k = {kernel}, stride s = {stride}, dilation "
-                 f"d = {dilation} and {said}:"),
+                 f"must end inside the padded input. With kernel k = {_t(kernel)}, stride s = {_t(stride)}, dilation "
+                 f"d = {_t(dilation)} and {said}:"),
             Display(rows),
             Para(f"so {UPSTREAM} and the output have shape {d.out_shape} (N, C_out, "
                  + ", ".join(f"{a}_out" for a in AXES[d.layer.spatial]) + "). The same geometry is in the "
@@ -166,6 +166,11 @@ def _matrix(arr):
                                   otypes=[object])(np.asarray(arr, dtype=object)))
 
 
+def _t(values) -> str:
+    """A per-axis tuple as text: (2,) -> '2', (2, 1) -> '(2, 1)'."""
+    return str(values[0]) if len(values) == 1 else str(tuple(values))
+
+
 def _pads_text(pads) -> str:
     if len(set(pads)) == 1 and pads[0][0] == pads[0][1]:
         return f"{pads[0][0]} on every side"
@@ -215,7 +220,8 @@ def collapse(d) -> list:
     s_text = "×".join(map(str, stride))
     blocks = [Heading(2, "The sums collapse into two matrix identities"),
               Para("Look at the chain-rule sums as arrays. Two ingredients appear in both identities:"),
-              Para(f"X̃, the input with its zero padding ({_pads_text(pads)}):"),
+              Para(f"X̃, the input with its zero padding ({_pads_text(pads)}):" if any(map(any, pads)) else
+                   "X̃, the input with its zero padding — none here, so X̃ = X:"),
               Display([[Xt, _matrix(sym["x_padded"]), _matrix(num["x_padded"])]]),
               Para(f"G̃, the upstream gradient dilated by the stride {s_text}: s − 1 zeros between neighbouring "
                    "entries (output positions are s apart in the input, so dO is spread back onto that grid):"),
@@ -228,10 +234,11 @@ def collapse(d) -> list:
     first_window = _window(sym["x_padded"], sym["g_dilated"], first, dilation, (1,) * len(first))
     assert _same([_evaluated(first_window)], [d.gradients["w"][(0, 0) + first]])
     blocks += [Para("Slide G̃ over X̃ — a valid cross-correlation, with X̃ read at the filter's dilation "
-                    f"{dilation}:"),
+                    f"{_t(dilation)}:"),
                Display([[lhs, rule]]),
                Para("Only the entries of G̃ that hold a dO contribute; at the first filter position, for example, "
-                    "the window of X̃ may still lie partly on the padding:"),
+                    + ("the window of X̃ may still lie partly on the padding:" if any(map(any, pads)) else
+                       "with no padding every read is an element of X:")),
                Display([[Partial(L, d.symbols["w"][(0, 0) + first]), first_window,
                          d.ordered(sym["grad_w"][(0, 0) + first])]]),
                Para("Entry by entry this is exactly the chain-rule sum derived above (checked with SymPy, term by "
@@ -241,21 +248,21 @@ def collapse(d) -> list:
     if wide:
         blocks.append(Para(f"The correlation itself is {squeeze2d(sym['grad_w_full']).shape} — larger than F "
                            "because the last rows/columns of X̃ are read by no window; dL/dF is its first "
-                           f"{kernel} block."))
+                           f"{_t(kernel)} block."))
     blocks += [Display([[Partial(L, F), Apply(corr, Xt, Gt), _matrix(num["grad_w"])]]),
                _figure_w(d, sym, num)]
     e = tuple(dl * (k - 1) for k, dl in zip(kernel, dilation))
     remainder = sym["remainder"]
     blocks += [Heading(3, "dL/dX = full-conv(rot180 F, G̃), cropped"),
                Para(f"Every X̃ position is reached by the taps of the outputs around it, taken in reverse order. "
-                    f"So pad G̃ with d·(k − 1) = {e} zeros on each side (a 'full' correlation) …"),
+                    f"So pad G̃ with d·(k − 1) = {_t(e)} zeros on each side (a 'full' correlation) …"),
                Display([[Apply(pad, Gt), _matrix(sym["g_full_padded"]),
                          _matrix(num["g_full_padded"])]]),
                Para("… and slide the filter rotated by 180° (every spatial axis reversed) over it:"),
                Display([[Apply(rot, F), _matrix(sym["w_rotated"]), _matrix(num["w_rotated"])]]),
                Display([[Apply(corr, Apply(pad, Gt), Apply(rot, F)), _matrix(num["full"])]])]
     if any(remainder):
-        blocks.append(Para(f"It is {remainder} short of X̃'s shape: the last rows/columns of X̃ are read by no "
+        blocks.append(Para(f"It is {_t(remainder)} short of X̃'s shape: the last rows/columns of X̃ are read by no "
                            "output window ((size + 2p − d(k − 1) − 1) mod s of them), so their gradient is 0 — "
                            "append them after (bottom/right):"))
     blocks += [Para("That is dL/dX̃, the gradient of the padded input. The padding is not part of X: crop it "
