@@ -15,7 +15,7 @@ import sympy as sp
 from ..layers import _numpy_ops as ops
 from . import figures
 from .derive import UPSTREAM, Family, _evaluated, as_matrix, rationals, register, squeeze2d
-from .document import Display, Heading, Math, Para
+from .document import Display, Heading, Para
 from .mathprint import Apply, Frac, Minus, Name, Partial, product, total
 
 AXES = {1: ("W",), 2: ("H", "W")}  # not L: that is the loss
@@ -272,7 +272,7 @@ def collapse(d) -> list:
                     "collects the dO of every window over it times the filter tap lying on it — the zeros of "
                     "pad(G̃) drop out, as in the first row — and that is exactly the chain-rule sum derived above "
                     "(checked with SymPy for every entry), e.g.:"),
-               Display([_worked_x(d, sym, ix, Partial, L, Xt, full=k == 0) for k, ix in enumerate(_interesting(d))]),
+               Display([_worked_x(d, sym, ix, Xt, full=k == 0) for k, ix in enumerate(_interesting(d))]),
                _figure_x(d, sym, num),
                Para("Both are what the layer's hand-coded NumPy backward computes (Conv.weight_gradient and "
                     "Conv.padded_input_gradient)" + (", and the bias collects every dO: dL/db = Σ dO." if "b" in d.shapes
@@ -280,9 +280,10 @@ def collapse(d) -> list:
     return blocks
 
 
-def _worked_x(d, sym, ix, Partial, L, Xt, full=False):
+def _worked_x(d, sym, ix, Xt, full=False):
     """∂L/∂X_ix = ∂L/∂X̃_(ix + pad) = the window of pad(G̃) under rot180 F (``full``: its zeros shown too)."""
     kernel, size, pads, stride, dilation = _geometry(d)
+    L = sp.Symbol("L")
     padded = tuple(i + pb for i, (pb, _) in zip(ix[2:], pads))
     full_shape = sym["full"].shape[2:]
     if any(p >= n for p, n in zip(padded, full_shape)):  # a row no window reached: its gradient is 0

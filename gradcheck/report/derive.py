@@ -113,21 +113,17 @@ def display_array(letter: str, shape) -> np.ndarray:
     return out
 
 
-def as_matrix(arr) -> sp.Matrix:
-    """An array shown as a matrix: axes of length 1 dropped; 1-D as a row."""
-    a = np.asarray(arr, dtype=object)
-    a = a.reshape([n for n in a.shape if n > 1] or [1])
-    if a.ndim == 1:
-        a = a.reshape(1, -1)
-    if a.ndim > 2:
-        a = a.reshape(-1, a.shape[-1])  # channels stacked: rows of every (n, c) slice in turn
-    return sp.Matrix(a.tolist())
-
-
 def squeeze2d(arr) -> np.ndarray:
+    """An array as shown: axes of length 1 dropped; beyond 2-D the (n, c) slices stacked row after row."""
     a = np.asarray(arr, dtype=object)
     a = a.reshape([n for n in a.shape if n > 1] or [1])
     return a if a.ndim <= 2 else a.reshape(-1, a.shape[-1])
+
+
+def as_matrix(arr) -> sp.Matrix:
+    """An array shown as a matrix (1-D as a row)."""
+    a = squeeze2d(arr)
+    return sp.Matrix((a.reshape(1, -1) if a.ndim == 1 else a).tolist())
 
 
 def rational(v) -> sp.Expr:
