@@ -161,6 +161,11 @@ grad_out = [[-0.2, 0.2], [0.1, -0.1]]
 [[exercise]]
 id = "chain"
 layers = ["conv2d", "relu"]
+[[exercise]]
+id = "sizes-only"
+layer = "conv2d"
+[exercise.claimed]
+out_shape = [218, 218]
 """
 
 
@@ -170,6 +175,7 @@ def test_case_file_gives_one_report_per_single_layer_exercise(tmp_path, capsys):
     assert cli.main(["report", str(cases), "--format", "md", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "skipped exercise 'chain' of c.toml: it chains several layers" in out
+    assert "skipped exercise 'sizes-only' of c.toml: it gives no input data" in out
     md = (tmp_path / "conv-backward-3x3.md").read_text()
     assert r"\frac{\partial L}{\partial F} &= \left[\begin{matrix}-0.1 & -0.3\\-0.3 & 0.2\end{matrix}\right]" in md
 

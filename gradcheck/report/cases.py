@@ -91,5 +91,8 @@ def exercises(path) -> tuple[list[Exercise], list[tuple[str, str]]]:
         layer_cls = REGISTRY[ex["layer"]]
         inputs = {name: _array(given[name], f"{where}, given.{name}") for name in layer_cls.inputs if name in given}
         grad_out = _array(given["grad_out"], f"{where}, given.grad_out") if "grad_out" in given else None
+        if not inputs:
+            skipped.append((str(ex["id"]), "gives no input data"))
+            continue
         found.append(Exercise(str(ex["id"]), ex["layer"], _params(ex.get("params", {}), where), inputs, grad_out))
     return found, skipped
