@@ -5,6 +5,7 @@
                             [--examples N] [--seed S] [--kind integer|rational|float] [--oracles sympy,numpy,jax]
     gradcheck verify --all [--examples N]
     gradcheck sweep conv2d --max-side 5 [--jobs J] [--results FILE] [--backward module:function]
+    gradcheck report conv2d [--stride 2 --padding 1] [--size small|WxH] [--format md|html|tex] [--out DIR]
 
 ``verify`` draws configurations with Hypothesis (layer parameters given as ``--name value`` are held), runs
 the oracles on each, prints a summary, and exits 0 only if they all agree; on a disagreement it prints
@@ -23,6 +24,7 @@ from . import oracles as oracle_registry
 from .errors import GradcheckError
 from .grading import cli as grading_cli
 from .layers import REGISTRY, layer, layers
+from .report import cli as report_cli
 from .verify import verify
 
 
@@ -106,6 +108,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--backward", help="sweep your own backward, given as module:function, against the oracles")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     grading_cli.add_parser(sub)
+    report_cli.add_parser(sub)
     return parser
 
 
@@ -240,7 +243,7 @@ def main(argv=None) -> int:
     parser = _build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
-        takes_layer_params = args.command in ("verify", "exercise")
+        takes_layer_params = args.command in ("verify", "exercise", "report")
         if extra and not takes_layer_params:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.held = _held_params(extra) if takes_layer_params else {}

@@ -1,0 +1,159 @@
+"""Derivation reports: the lecture's hand derivation of a layer's backward pass, generated from its SymPy rule.
+
+>>> from gradcheck.report import report
+>>> r = report("conv2d")                     # default small configuration, integer data from seed 0
+>>> r.stem, sorted(f.stem for f in r.figures())
+('conv2d', ['collapse-w', 'collapse-x', 'receptive-field', 'values'])
+>>> "MathML" in r.html() and "$$" in r.markdown()
+True
+
+``Report`` shows itself in Jupyter (``_repr_html_``, ``_repr_markdown_``) and writes Markdown (GitHub math,
+SVG figures beside it), one self-contained HTML file (MathML, inline SVG) or LaTeX (PDF figures beside it).
+Sections per layer family are registered in ``derive.FAMILIES`` (one small module per family, see ``conv.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..layers import layer as make_layer
+from ..layers._params import fmt
+from . import document
+from .derive import FAMILIES, Derivation, Family, family_of, generic_sections, generic_small_shapes, register
+from . import conv  # noqa: F401  (registers the conv1d/conv2d sections; a new family: one import line)
+
+FORMATS = ("md", "html", "tex")
+
+
+@dataclass
+class Report:
+    """A derivation report: ``stem`` (file name), ``title`` and its document blocks."""
+
+    stem: str
+    title: str
+    blocks: list
+
+    def figures(self) -> list[document.Figure]:
+        return [b for b in self.blocks if isinstance(b, document.Figure)]
+
+    def markdown(self) -> str:
+        return document.markdown(self.blocks, lambda f: f"{self.stem}_files/{f.stem}.svg")
+
+    def html(self) -> str:
+        return document.html_page(self.title, self.blocks)
+
+    def tex(self) -> str:
+        return document.tex_document(self.title, self.blocks, lambda f: f"{self.stem}_files/{f.stem}.pdf")
+
+    def write(self, out_dir=".", formats=("html",)) -> list[Path]:
+        """Write the report in each format; figures go to ``<stem>_files/`` (SVG for md, PDF for tex)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for fmt_ in formats:
+            if fmt_ not in FORMATS:
+                raise ConfigError(f"format {fmt_!r} is not allowed: formats are {', '.join(FORMATS)}")
+            path = out / f"{self.stem}.{fmt_}"
+            path.write_text(getattr(self, {"md": "markdown", "html": "html", "tex": "tex"}[fmt_])(),
+                            encoding="utf-8")
+            written.append(path)
+            if fmt_ in ("md", "tex") and self.figures():
+                (out / f"{self.stem}_files").mkdir(exist_ok=True)
+            for fig in self.figures() if fmt_ in ("md", "tex") else []:
+                target = out / f"{self.stem}_files" / f"{fig.stem}.{'svg' if fmt_ == 'md' else 'pdf'}"
+                if fmt_ == "md":
+                    target.write_text(fig.svg, encoding="utf-8")
+                else:
+                    target.write_bytes(fig.pdf)
+                written.append(target)
+        return written
+
+    def _repr_html_(self) -> str:
+        return document.html_body(self.blocks)
+
+    def _repr_markdown_(self) -> str:
+        return document.markdown(self.blocks)  # figures embedded as data URIs
+
+
+def parse_size(size) -> tuple[int, ...] | None:
+    """'small' -> None; '5x4' (W×H) -> (4, 5) in array order (H, W); '7' -> (7,)."""
+    if size is None or size == "small":
+        return None
+    if isinstance(size, (tuple, list)):
+        return tuple(int(s) for s in size)
+    parts = str(size).lower().split("x")
+    if not all(p.isdigit() and int(p) >= 1 for p in parts) or len(parts) > 3:
+        raise ConfigError(f"size {size!r} is not allowed: size must be 'small', W (1-D) or WxH with sides >= 1")
+    return tuple(int(p) for p in reversed(parts))
+
+
+def _stem(layer, size, seed, name=None) -> str:
+    if name:
+        return name
+    defaults = type(layer)().params
+    parts = [layer.name] + [f"{k}{fmt(v).strip(chr(39)).replace(', ', 'x').strip('()')}"
+                            for k, v in layer.params.items() if v != defaults.get(k)]
+    if size is not None:
+        parts.append("x".join(map(str, reversed(size))))
+    if seed:
+        parts.append(f"seed{seed}")
+    return "-".join(parts)
+
+
+def report(layer, *inputs, grad_out=None, size="small", seed: int = 0, name: str | None = None,
+           command: str | None = None, **params) -> Report:
+    """The derivation report of ``layer`` (a Layer or a registered name configured by ``params``).
+
+    With ``inputs`` (and optionally ``grad_out``) the report works through that data; without, through the
+    layer's default small configuration (or spatial ``size``, e.g. '5x5') with integers in [-3, 3] drawn
+    from ``seed``. ``name``: the file stem; ``command``: how to regenerate it (printed in the report).
+    """
+    layer = make_layer(layer, **params)
+    family = family_of(layer)
+    rng = np.random.default_rng(seed)
+    sides = parse_size(size)
+    if inputs:
+        arrays, _, g = layer.prepare(inputs, grad_out)
+        shapes = {k: v.shape for k, v in arrays.items()}
+        origin, seed_shown = "The data was given.", None
+        if g is None:
+            g = rng.integers(-3, 4, size=layer.output_shape(shapes))
+            origin, seed_shown = f"The data was given; dO is drawn from seed {seed}.", seed
+    else:
+        shapes = (family.small_shapes or generic_small_shapes)(layer, sides)
+        layer.check_shapes(shapes)
+        arrays = {k: _draw(layer, k, shapes, rng) for k in shapes}
+        g = rng.integers(-3, 4, size=layer.output_shape(shapes))
+        origin, seed_shown = f"Small integers drawn from seed {seed}.", seed
+    stem = _stem(layer, sides if not inputs else None, seed if not inputs else 0, name)
+    if command is None:
+        held = " ".join(f"--{k} {fmt(v).strip(chr(39)).replace(', ', ',').strip('()')}"
+                        for k, v in layer.params.items() if v != type(layer)().params.get(k))
+        command = " ".join(p for p in ["gradcheck report", layer.name, held,
+                                       f"--size {size}" if sides else "", f"--seed {seed}" if seed else ""] if p)
+    d = Derivation(layer, shapes, arrays, g, origin=origin, command=command, seed=seed_shown)
+    shapes_text = ", ".join(f"{d.letter(k)} {v}" for k, v in shapes.items())
+    title = f"Derivation: {layer!r}, {shapes_text}"
+    intro = document.Para(
+        f"The backward pass of {layer!r} worked out by hand, as in the lectures — generated by gradcheck from "
+        "the layer's SymPy forward rule, so every formula below is derived, not typed.")
+    blocks = generic_sections(d)
+    numbered = [b for b in blocks if isinstance(b, document.Heading) and b.level == 2]
+    for k, heading in enumerate(numbered, start=1):
+        heading.text = f"{k}. {heading.text}"
+    return Report(stem, title, [document.Heading(1, title), intro] + blocks)
+
+
+def _draw(layer, name, shapes, rng):
+    if name in layer.differentiable:
+        return rng.integers(-3, 4, size=shapes[name])
+    from hypothesis import find, settings
+
+    return find(layer.input_strategy(name, shapes, "integer"), lambda _: True,
+                settings=settings(database=None, derandomize=True))  # the minimal valid non-data input (targets, indices)
+
+
+__all__ = ["FAMILIES", "FORMATS", "Family", "Report", "parse_size", "register", "report"]

@@ -1,0 +1,121 @@
+"""``gradcheck report``: derivation reports from the command line.
+
+    gradcheck report conv2d [--stride 2 --padding 1 ...] [--size small|WxH] [--seed S] [--format md|html|tex|all]
+                     [--out DIR]
+    gradcheck report CASES.toml [--format ...] [--out DIR]        one report per single-layer exercise
+    gradcheck report --all [--cases DIR] [--out reports]          every registered layer, the families' extra
+                                                                   examples and every case file: what reports/ holds
+
+Wired into ``gradcheck/cli.py`` with ``add_parser(subparsers)`` and ``run(args)``; layer parameters arrive
+as ``args.held`` (parsed there from ``--name VALUE``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+ALL_FORMATS = ("md", "html", "tex")
+REFRESH = "gradcheck report --all --out reports"
+
+
+def add_parser(subparsers):
+    r = subparsers.add_parser("report", help="write a lecture-style derivation of a layer's backward pass")
+    r.add_argument("target", nargs="?", help="a registered layer, or a case file CASES.toml")
+    r.add_argument("--all", action="store_true",
+                   help="every registered layer at its default small configuration, the extra examples and "
+                        "every case file in --cases (what reports/ holds)")
+    r.add_argument("--size", default="small", help="'small' (default) or the input's spatial size: W or WxH")
+    r.add_argument("--seed", type=int, default=0, help="seed of the small integer data (default 0)")
+    r.add_argument("--format", help="md, html, tex, a comma-separated list or 'all' "
+                                    "(default html; with --all: all)")
+    r.add_argument("--out", default=".", help="output directory (default: the current one)")
+    r.add_argument("--cases", default="cases", help="with --all: directory of case files (default cases/)")
+    r.epilog = "Layer parameters are given as --name VALUE, e.g. --stride 2 --padding 1 --dilation 2,1."
+    r.set_defaults(run=run)
+    return r
+
+
+def _formats(text, default):
+    from ..errors import ConfigError
+
+    if text is None:
+        return default
+    formats = ALL_FORMATS if text == "all" else tuple(f.strip() for f in text.split(",") if f.strip())
+    for f in formats:
+        if f not in ALL_FORMATS:
+            raise ConfigError(f"--format {text!r} is not allowed: formats are md, html, tex (or 'all')")
+    return formats
+
+
+def _case_reports(path: Path, out: Path, formats, command_path=None):
+    """One report per single-layer exercise with data; the others are listed as skipped, with the reason."""
+    from . import report
+    from .cases import exercises
+    from ..layers import layer as make_layer
+
+    found, skipped = exercises(path)
+    written = []
+    from ..errors import GradcheckError
+
+    for ex in found:
+        try:
+            lay = make_layer(ex.layer, **ex.params)
+            inputs = [ex.inputs.get(name) for name in lay.inputs]
+            while inputs and inputs[-1] is None:
+                inputs.pop()
+            r = report(lay, *inputs, grad_out=ex.grad_out, name=ex.id,
+                       command=f"gradcheck report {command_path or path}")
+        except GradcheckError as exc:  # e.g. data too large to write out: report the others
+            skipped.append((ex.id, f"cannot be reported: {exc}"))
+            continue
+        written += r.write(out, formats)
+    for ex_id, reason in skipped:
+        print(f"skipped exercise {ex_id!r} of {path.name}: it {reason}")
+    return written
+
+
+def _all(args, formats):
+    from . import FAMILIES, report
+    from ..layers import layers
+
+    out = Path(args.out)
+    written = []
+    for name in layers():
+        written += report(name).write(out, formats)
+    examples = []
+    for family in dict.fromkeys(FAMILIES.values()):  # each family once
+        examples += [(n, p) for n, p in family.examples if n in layers() and (n, p) not in examples]
+    for name, params in examples:
+        written += report(name, **params).write(out, formats)
+    cases = Path(args.cases)
+    for path in sorted(cases.glob("*.toml")) if cases.is_dir() else []:
+        written += _case_reports(path, out / path.stem, formats, command_path=path.as_posix())
+    return written
+
+
+def run(args) -> int:
+    from ..errors import ConfigError
+    from . import report
+
+    if args.all == bool(args.target):
+        raise ConfigError("give one layer name, a case file, or --all")
+    if args.all:
+        written = _all(args, _formats(args.format, ALL_FORMATS))
+    elif args.target.endswith(".toml") or Path(args.target).is_file():
+        if args.held or args.size != "small":
+            raise ConfigError("a case file gives its own parameters and data: drop --size and layer parameters")
+        written = _case_reports(Path(args.target), Path(args.out), _formats(args.format, ("html",)))
+    else:
+        command = _command(args)
+        written = report(args.target, size=args.size, seed=args.seed, command=command, **args.held).write(
+            args.out, _formats(args.format, ("html",)))
+    for path in written:
+        print(path)
+    return 0
+
+
+def _command(args) -> str:
+    held = " ".join(f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, tuple) else v}"
+                    for k, v in args.held.items())
+    parts = ["gradcheck report", args.target, held, f"--size {args.size}" if args.size != "small" else "",
+             f"--seed {args.seed}" if args.seed else ""]
+    return " ".join(p for p in parts if p)

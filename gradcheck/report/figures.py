@@ -1,0 +1,94 @@
+"""Annotated grids like the lecture slides: each cell shows its value and its name (X11, dO12, …).
+
+Figures are drawn with matplotlib's object API (no pyplot, no global backend) and saved as SVG (text kept
+as text) and PDF, both deterministic: a fixed ``svg.hashsalt`` and no dates in the metadata.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+from .document import Figure
+
+HIGHLIGHT = "#f4a259"   # the cells one output reads (receptive field) or one gradient collects
+SHADE = "#d9d9d9"       # zero padding, inserted zeros
+CELL = "#ffffff"
+
+
+@dataclass
+class Panel:
+    """One grid: ``values`` 1-D or 2-D; ``names`` (same shape, str or '') printed small in each cell."""
+
+    title: str
+    values: np.ndarray
+    names: np.ndarray | None = None
+    highlight: np.ndarray | None = None   # bool mask
+    shade: np.ndarray | None = None       # bool mask
+
+
+def _as_2d(a):
+    a = np.asarray(a, dtype=object)
+    return a.reshape(1, -1) if a.ndim == 1 else a
+
+
+def number_text(v) -> str:
+    from .mathprint import decimal
+    import sympy as sp
+
+    r = sp.nsimplify(v) if not isinstance(v, (int, np.integer)) else sp.Integer(int(v))
+    text = decimal(r) if isinstance(r, sp.Rational) else None
+    return (text if text is not None else str(r)).replace("-", "\u2212")
+
+
+def _draw(ax, panel: Panel):
+    values = _as_2d(panel.values)
+    rows, cols = values.shape
+    names = _as_2d(panel.names) if panel.names is not None else None
+    hi = _as_2d(panel.highlight) if panel.highlight is not None else np.zeros(values.shape, bool)
+    sh = _as_2d(panel.shade) if panel.shade is not None else np.zeros(values.shape, bool)
+    for r in range(rows):
+        for c in range(cols):
+            color = HIGHLIGHT if hi[r, c] else SHADE if sh[r, c] else CELL
+            ax.add_patch(_rect(c, rows - 1 - r, color))
+            ax.text(c + 0.5, rows - 1 - r + 0.45, number_text(values[r, c]), ha="center", va="center",
+                    fontsize=11)
+            if names is not None and names[r, c]:
+                ax.text(c + 0.06, rows - 1 - r + 0.9, names[r, c], ha="left", va="top", fontsize=6.5,
+                        color="#555555")
+    ax.set_xlim(-0.05, cols + 0.05)
+    ax.set_ylim(-0.05, rows + 0.05)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(panel.title, fontsize=10)
+
+
+def _rect(x, y, color):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x, y), 1, 1, facecolor=color, edgecolor="#333333", linewidth=0.8)
+
+
+def grids(stem: str, caption: str, panels: list[Panel]) -> Figure:
+    """Panels side by side, widths in proportion to their columns; an SVG and a PDF rendering."""
+    import matplotlib
+    from matplotlib.backends.backend_pdf import FigureCanvasPdf
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+    from matplotlib.figure import Figure as MplFigure
+
+    widths = [_as_2d(p.values).shape[1] for p in panels]
+    height = max(_as_2d(p.values).shape[0] for p in panels)
+    settings = {"svg.hashsalt": "gradcheck", "svg.fonttype": "none", "font.family": "DejaVu Sans",
+                "pdf.fonttype": 42}
+    with matplotlib.rc_context(settings):
+        fig = MplFigure(figsize=(0.55 * (sum(widths) + 1.2 * len(panels)) + 0.3, 0.55 * height + 0.7))
+        axes = fig.subplots(1, len(panels), width_ratios=[w + 1 for w in widths], squeeze=False)[0]
+        for ax, panel in zip(axes, panels):
+            _draw(ax, panel)
+        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.03, top=0.85, wspace=0.25)
+        svg, pdf = io.BytesIO(), io.BytesIO()
+        FigureCanvasSVG(fig).print_svg(svg, metadata={"Date": None, "Creator": None})
+        FigureCanvasPdf(fig).print_pdf(pdf, metadata={"CreationDate": None, "ModDate": None, "Creator": None,
+                                                      "Producer": None})
+    return Figure(stem, caption, svg.getvalue().decode(), pdf.getvalue())

@@ -1,0 +1,269 @@
+"""Derivation reports: lecture sums, the collapse into the matrix identities, the three formats, a real browser,
+pdflatex, byte-identical output, case files, and the committed reports/ staying in step with the code."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gradcheck import cli
+from gradcheck.report import FAMILIES, report
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS = ROOT / "reports"
+LECTURE_X = [[1, 0, -1], [1, 0, 1], [0, 1, 1]]      # lecture-facts §1
+LECTURE_F = [[-1, 2], [3, 1]]
+LECTURE_G = [["-1/5", "1/5"], ["1/10", "-1/10"]]
+
+
+@pytest.fixture(scope="module")
+def lecture():
+    from fractions import Fraction
+    g = [[Fraction(v) for v in row] for row in LECTURE_G]
+    return report("conv2d", LECTURE_X, LECTURE_F, grad_out=g, name="lecture")
+
+
+@pytest.fixture(scope="module")
+def stride2():
+    return report("conv2d", stride=2, padding=1)
+
+
+def test_lecture_chain_rule_sum_and_answers(lecture):
+    md = lecture.markdown()
+    # "dL/dX22 = dO11·F22 + dO12·F21 + dO21·F12 + dO22·F11", as the lecture derives it by hand
+    assert (r"\frac{\partial L}{\partial X_{22}} &= dO_{11} \cdot F_{22} + dO_{12} \cdot F_{21} + "
+            r"dO_{21} \cdot F_{12} + dO_{22} \cdot F_{11}") in md
+    assert r"\frac{\partial L}{\partial F} &= \left[\begin{matrix}-0.1 & -0.3\\-0.3 & 0.2\end{matrix}\right]" in md
+    assert (r"\frac{\partial L}{\partial X} &= \left[\begin{matrix}0.2 & -0.6 & 0.4\\-0.7 & 0.7 & 0\\"
+            r"0.3 & -0.2 & -0.1\end{matrix}\right]") in md
+    assert r"\operatorname{rot180}\left(F\right) &= \left[\begin{matrix}F_{22} & F_{21}\\F_{12} & F_{11}" in md
+    assert "The data was given." in md and "seed 0" not in md
+
+
+def test_one_based_rule_is_the_lectures_1d_correlation():
+    md = report("conv1d").markdown()  # lecture-facts §2: O_i = Σ_j I_{i+j−1} W_j
+    assert r"O_{n,o,i} &= \sum_{c=1}^{1} \sum_{p=1}^{2} X_{n,c,i + p - 1} \cdot F_{o,c,p} + b_{o}" in md
+
+
+def test_stride2_report_walks_from_sums_to_the_identities(stride2):
+    md = stride2.markdown()
+    order = ["Output size", "Every output element", "Local gradients", "Every gradient by the chain rule",
+             "collapse into two matrix identities", r"\tilde{G} &=", r"\operatorname{corr}\left(\tilde{X}, \tilde{G}\right)",
+             r"\operatorname{pad}\left(\tilde{G}\right) &=", r"\operatorname{rot180}\left(F\right) &=",
+             "crop it", "Verification", "OK: 3 oracles agree"]
+    positions = [md.find(s) for s in order]
+    assert -1 not in positions and positions == sorted(positions), dict(zip(order, positions))
+    # the stride-dilated gradient has s − 1 = 1 zero between dO entries
+    assert r"\tilde{G} &= \left[\begin{matrix}dO_{11} & 0 & dO_{12}\\0 & 0 & 0\\dO_{21} & 0 & dO_{22}" in md
+    assert r"\left\lfloor{\frac{3 + 1 + 1 - 1 \cdot \left(3 - 1\right) - 1}{2}}\right\rfloor + 1" in md
+    assert "[integer data, exact comparison]" in md
+
+
+@pytest.mark.parametrize("name, params", [("conv2d", {"dilation": 2, "padding": "same"}),
+                                          ("conv1d", {"stride": 3}), ("conv2d", {"stride": (2, 1)})])
+def test_collapse_holds_for_other_configurations(name, params):
+    # building asserts that every identity entry equals its chain-rule sum and the oracle's number
+    r = report(name, **params)
+    assert "collapse into two matrix identities" in r.markdown()
+
+
+def test_layer_without_a_family_gets_the_generic_report(monkeypatch):
+    monkeypatch.delitem(FAMILIES, "conv1d")
+    md = report("conv1d").markdown()
+    for section in ["The forward rule", "Every output element", "Local gradients", "Every gradient by the chain rule",
+                    "Verification", "OK: 3 oracles agree"]:
+        assert section in md
+    assert "matrix identities" not in md
+
+
+def test_html_is_one_offline_file_with_mathml_and_inline_svg(stride2):
+    page = stride2.html()
+    assert page.count("<math") > 20 and page.count("<mfrac") > 40 and page.count("<svg") == len(stride2.figures()) == 4
+    assert not re.search(r"<script|<link|<img|@import|url\((?!#)", page)  # url(#id): a clip path in the page
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids))
+    assert set(re.findall(r"https?://[^\s\"'<>]+", page)) <= {"http://www.w3.org/1998/Math/MathML",
+                                                              "http://www.w3.org/2000/svg",
+                                                              "http://www.w3.org/1999/xlink"}
+    assert "$" not in page and "\\frac" not in page and "\\left" not in page
+
+
+def test_jupyter_reprs(stride2):
+    assert "<math" in stride2._repr_html_() and "<html" not in stride2._repr_html_()
+    assert stride2._repr_markdown_().count("data:image/svg+xml;base64,") == 4
+
+
+def test_files_beside_markdown_and_tex(stride2, tmp_path):
+    written = stride2.write(tmp_path, ["md", "tex"])
+    md = (tmp_path / "conv2d-stride2-padding1.md").read_text()
+    for link in re.findall(r"\]\(([^)]+\.svg)\)", md):
+        assert (tmp_path / link).is_file()
+    assert len(written) == 2 + 2 * 4
+    assert "<math" not in md and "$$\n" in md
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _chromium_run(tmp_path, *args):
+    browser = _chromium()
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(not _chromium(), reason="chromium is not installed (Debian: apt-get install chromium); "
+                                            ".ci/run installs it")
+def test_headless_chromium_renders_the_math(tmp_path):
+    assert cli.main(["report", "conv2d", "--stride", "2", "--padding", "1", "--format", "html",
+                     "--out", str(tmp_path)]) == 0
+    page = (tmp_path / "conv2d-stride2-padding1.html").as_uri()
+    dom = _chromium_run(tmp_path, "--dump-dom", page).stdout
+    assert dom.count("<math") > 20 and dom.count("<mfrac") > 40 and dom.count("<svg") == 4
+    text = re.sub(r"<[^>]+>", " ", dom)
+    assert "$$" not in text and "\\frac" not in text and "\\left" not in text
+    shot = tmp_path / "page.png"
+    _chromium_run(tmp_path, f"--screenshot={shot}", "--window-size=1000,3000", page)
+    from PIL import Image
+
+    import numpy as np
+
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels.shape == (3000, 1000)
+    inked = int((pixels < 128).any(axis=1).sum())  # rows holding text, formulas or grid lines
+    assert inked > 1000, f"the screenshot is nearly blank: {inked} of 3000 rows hold dark pixels"
+
+
+@pytest.mark.skipif(not shutil.which("pdflatex"), reason="pdflatex is not installed (Debian: texlive-latex-base)")
+def test_tex_compiles_with_pdflatex(stride2, tmp_path):
+    stride2.write(tmp_path, ["tex"])
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "conv2d-stride2-padding1.tex"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert (tmp_path / "conv2d-stride2-padding1.pdf").stat().st_size > 10_000
+
+
+CASES = """
+title = "test cases"
+[[exercise]]
+id = "conv-backward-3x3"
+layer = "conv2d"
+params = { stride = 1, padding = 0 }
+[exercise.given]
+x = [[1, 0, -1], [1, 0, 1], [0, 1, 1]]
+w = [[-1, 2], [3, 1]]
+grad_out = [[-0.2, 0.2], [0.1, -0.1]]
+[[exercise]]
+id = "chain"
+layers = ["conv2d", "relu"]
+[[exercise]]
+id = "sizes-only"
+layer = "conv2d"
+[exercise.claimed]
+out_shape = [218, 218]
+"""
+
+
+def test_case_file_gives_one_report_per_single_layer_exercise(tmp_path, capsys):
+    cases = tmp_path / "c.toml"
+    cases.write_text(CASES)
+    assert cli.main(["report", str(cases), "--format", "md", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "skipped exercise 'chain' of c.toml: it chains several layers" in out
+    assert "skipped exercise 'sizes-only' of c.toml: it gives no input data" in out
+    md = (tmp_path / "conv-backward-3x3.md").read_text()
+    assert r"\frac{\partial L}{\partial F} &= \left[\begin{matrix}-0.1 & -0.3\\-0.3 & 0.2\end{matrix}\right]" in md
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["report"], "give one layer name, a case file, or --all"),
+    (["report", "conv9d"], "unknown layer 'conv9d'"),
+    (["report", "conv2d", "--stride", "0"], "stride=0 is not allowed"),
+    (["report", "conv2d", "--format", "pdf"], "--format 'pdf' is not allowed"),
+    (["report", "conv2d", "--size", "3y3"], "size '3y3' is not allowed"),
+    (["report", "conv2d", "--size", "40x40"], "a readable report needs at most"),
+    (["report", "conv1d", "--size", "5x5"], "size 5x5 does not fit conv1d"),
+    (["report", "missing.toml"], "cannot read case file missing.toml"),
+])
+def test_bad_arguments_one_line_exit_2(capsys, argv, message):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_same_command_same_bytes_in_another_process(tmp_path):
+    here, there = tmp_path / "here", tmp_path / "there"
+    assert cli.main(["report", "conv1d", "--format", "all", "--out", str(here)]) == 0
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-m", "gradcheck.cli", "report", "conv1d", "--format", "all", "--out", str(there)],
+                   check=True, capture_output=True, env=env, cwd=ROOT)
+    files = sorted(p.relative_to(here) for p in here.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(there) for p in there.rglob("*") if p.is_file()) and len(files) == 11
+    for f in files:
+        assert (here / f).read_bytes() == (there / f).read_bytes(), f"{f} differs between two runs"
+
+
+def test_committed_reports_match_the_code(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # --all reads cases/ relative to the project root, as the refresh command does
+    assert cli.main(["report", "--all", "--out", str(tmp_path)]) == 0
+    fresh = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()}
+    committed = {p.relative_to(REPORTS) for p in REPORTS.rglob("*") if p.is_file()}
+    refresh = "refresh with: gradcheck report --all --out reports (from the project root), then commit reports/"
+    assert not fresh - committed, f"reports/ lacks {sorted(map(str, fresh - committed))}; {refresh}"
+    assert not committed - fresh, f"reports/ holds files the code no longer makes: " \
+                                  f"{sorted(map(str, committed - fresh))}; {refresh}"
+    changed = [str(f) for f in sorted(fresh) if (tmp_path / f).read_bytes() != (REPORTS / f).read_bytes()]
+    assert not changed, f"reports/ is out of date: {', '.join(changed)} changed; {refresh}"
+
+
+class _Relu:
+    """A piecewise layer no report family knows: the generic report must still build (as pooling will)."""
+
+    @staticmethod
+    def make():
+        import numpy as np
+        import sympy as sp
+        from hypothesis import strategies as st
+
+        from gradcheck.layers.base import IndexRule, Layer
+
+        class Relu(Layer):
+            name, inputs, required, differentiable, ranks = "relu_for_test", ("x",), 1, ("x",), {"x": 3}
+
+            def validate(self, params):
+                return {}
+
+            def output_shape(self, shapes):
+                return shapes["x"]
+
+            def sympy_rule(self, shapes):
+                n, c, i = sp.symbols("n c i", integer=True, nonnegative=True)
+                x = sp.IndexedBase("x")[n, c, i]
+                return IndexRule((n, c, i), shapes["x"], sp.Piecewise((x, x > 0), (0, True)), dict(shapes))
+
+            def numpy_forward(self, x):
+                return np.where(x > 0, x, 0)
+
+            def numpy_backward(self, grad_out, x):
+                return (np.where(x > 0, grad_out, 0),)
+
+            def jax_forward(self, x):
+                import jax.numpy as jnp
+                return jnp.where(x > 0, x, 0)
+
+            @classmethod
+            def configs(cls, **fixed):
+                return st.integers(1, 6).map(lambda w: (cls(), {"x": (1, 1, w)}))
+        return Relu
+
+
+def test_piecewise_layer_without_a_family_gets_a_generic_report():
+    relu = _Relu.make()()
+    md = report(relu).markdown()
+    assert "x (1, 1, 4)" in md and "Every gradient by the chain rule" in md and "OK: 3 oracles agree" in md
+    assert r"\begin{cases}" in md  # the piecewise rule, printed by SymPy
