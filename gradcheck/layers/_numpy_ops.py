@@ -2,8 +2,10 @@
 
 All work on channel-first arrays (N, C, *spatial) with any number of spatial dimensions and any dtype
 NumPy can multiply (float, int, or object arrays of ``fractions.Fraction`` for exact rational data).
-``correlate`` is the only place that multiplies: windows come from ``sliding_window_view`` and are
-contracted with ``einsum`` (BLAS for floats), so no Python loop ever runs over pixels.
+``correlate`` is the only place that multiplies: windows come from ``sliding_window_view``; on float
+data they are copied once into columns and multiplied by BLAS (im2col), on exact data (int64, object
+arrays of Fractions) contracted with ``einsum``, which keeps Python ints and Fractions exact. No Python
+loop ever runs over pixels.
 """
 from __future__ import annotations
 
@@ -75,9 +77,37 @@ def correlate(x: np.ndarray, w: np.ndarray, *, stride: tuple[int, ...], dilation
                       + tuple(slice(None, None, d) for d in dilation)]
     n, c = x.shape[:2]
     o = w.shape[0]
+    if x.dtype.kind == "f" and w.dtype.kind == "f":
+        return _correlate_blas(windows, w, groups)
     grouped_windows = windows.reshape((n, groups, c // groups) + windows.shape[2:])
     grouped_w = w.reshape((groups, o // groups) + w.shape[1:])
     s_ix, k_ix = "xyz"[:nsp], "uvw"[:nsp]
     out = np.einsum(f"ngc{s_ix}{k_ix},goc{k_ix}->ngo{s_ix}", grouped_windows, grouped_w,
                     optimize=x.dtype != object)
     return out.reshape((n, o) + windows.shape[2:2 + nsp])
+
+
+def _correlate_blas(windows: np.ndarray, w: np.ndarray, groups: int) -> np.ndarray:
+    """``correlate`` on float data as one batched matrix product (im2col + BLAS).
+
+    windows (N, C, *S_out, *K) is a strided view; it is copied once into columns with the longer of
+    (output positions, taps) innermost, so the copy moves contiguous runs and the product is a plain GEMM.
+    The forward and dL/dX have many positions and few taps; dL/dW (taps = the output map) the reverse.
+    """
+    nsp = w.ndim - 2
+    n, c = windows.shape[:2]
+    o, c_g = w.shape[0], c // groups
+    positions, taps = windows.shape[2:2 + nsp], windows.shape[2 + nsp:]
+    n_pos, n_taps = int(np.prod(positions)), int(np.prod(taps))
+    pos_axes, tap_axes = tuple(range(2, 2 + nsp)), tuple(range(2 + nsp, 2 + 2 * nsp))
+    filters = w.reshape(groups, o // groups, c_g * n_taps)                        # (g, O/g, C/g·T)
+    if n_pos >= n_taps:
+        columns = np.ascontiguousarray(windows.transpose((0, 1) + tap_axes + pos_axes))
+        columns = columns.reshape(n, groups, c_g * n_taps, n_pos)                 # (N, g, C/g·T, P)
+        out = np.matmul(filters, columns)                                         # (N, g, O/g, P)
+    else:  # one 2-D GEMM per group with the batch folded into the rows (a stacked matmul would not use BLAS)
+        columns = np.ascontiguousarray(windows.transpose((0,) + pos_axes + (1,) + tap_axes))
+        columns = columns.reshape(n * n_pos, groups, c_g * n_taps)                # (N·P, g, C/g·T)
+        out = np.stack([columns[:, k] @ filters[k].T for k in range(groups)], axis=1)  # (N·P, g, O/g)
+        out = out.reshape(n, n_pos, o).transpose(0, 2, 1)
+    return out.reshape((n, o) + positions)
