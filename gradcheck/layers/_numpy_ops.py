@@ -78,6 +78,9 @@ def correlate(x: np.ndarray, w: np.ndarray, *, stride: tuple[int, ...], dilation
     n, c = x.shape[:2]
     o = w.shape[0]
     if x.dtype.kind == "f" and w.dtype.kind == "f":
+        positions, taps = np.prod(windows.shape[2:2 + nsp]), np.prod(w.shape[2:])
+        if all(st == 1 for st in stride) and o // groups < c // groups and positions > taps:
+            return _correlate_shifted(x, w, dilation, groups, windows.shape[2:2 + nsp])
         return _correlate_blas(windows, w, groups)
     grouped_windows = windows.reshape((n, groups, c // groups) + windows.shape[2:])
     grouped_w = w.reshape((groups, o // groups) + w.shape[1:])
@@ -85,6 +88,36 @@ def correlate(x: np.ndarray, w: np.ndarray, *, stride: tuple[int, ...], dilation
     out = np.einsum(f"ngc{s_ix}{k_ix},goc{k_ix}->ngo{s_ix}", grouped_windows, grouped_w,
                     optimize=x.dtype != object)
     return out.reshape((n, o) + windows.shape[2:2 + nsp])
+
+
+def _correlate_shifted(x: np.ndarray, w: np.ndarray, dilation, groups: int, out_size) -> np.ndarray:
+    """``correlate`` at stride 1 on float data without im2col: one GEMM for all taps, then shifted sums.
+
+    With x's spatial axes flattened, tap a reads x at a constant offset Σ d·a·(row stride) from the output
+    position. So (all taps' filters stacked, T·O × C) @ x_flat (C × grid) gives every tap's contribution
+    at every grid point in one GEMM that reads x once, and the output is the sum over taps of that
+    product shifted by the tap's offset (columns past the output's width are discarded). It holds T·O·grid
+    numbers where im2col holds T·C·grid, so it is used when there are fewer output than input channels
+    (dL/dX of a layer that widens its channels, e.g. VGG16's first layer).
+    """
+    nsp = x.ndim - 2
+    n, c = x.shape[:2]
+    o, c_g = w.shape[0], c // groups
+    o_g, kernel, grid = o // groups, w.shape[2:], x.shape[2:]
+    row_strides = [int(np.prod(grid[i + 1:])) for i in range(nsp)]
+    span = sum((so - 1) * rs for so, rs in zip(out_size, row_strides)) + 1
+    offsets = [sum(d * a * rs for d, a, rs in zip(dilation, tap, row_strides)) for tap in np.ndindex(*kernel)]
+    flat = x.reshape(n, groups, c_g, -1)
+    # (g, T·O/g, C/g): the filters of every tap stacked, so one product covers all taps.
+    stacked = np.moveaxis(w.reshape((groups, o_g, c_g, -1)), 3, 1).reshape(groups, -1, c_g)
+    wide = np.zeros((n, groups, o_g, int(np.prod(grid))), dtype=np.result_type(x, w))
+    for b in range(n):
+        for k in range(groups):
+            per_tap = (stacked[k] @ flat[b, k]).reshape(len(offsets), o_g, -1)
+            for t, offset in enumerate(offsets):
+                wide[b, k, :, :span] += per_tap[t, :, offset:offset + span]
+    index = (slice(None), slice(None)) + tuple(slice(0, so) for so in out_size)
+    return wide.reshape((n, o) + grid)[index]
 
 
 def _correlate_blas(windows: np.ndarray, w: np.ndarray, groups: int) -> np.ndarray:
