@@ -81,6 +81,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a subset for smoke use")
     parser.add_argument("--only", metavar="NAME", help="one section or case label")
+    parser.add_argument("--growth-sides", metavar="S,S,...", help="sides S of the growth cases "
+                        f"(default {','.join(map(str, growth.SIDES))})")
     args = parser.parse_args(argv)
     known = set(SECTIONS) | set(OTHER_SECTIONS) | {c.label for c in table.ALL}
     if args.only and args.only not in known:
@@ -103,7 +105,9 @@ def main(argv=None) -> int:
     if args.only == "jax-strategies" or (args.only is None and not args.quick):
         fresh.jax_strategies(40)
     if args.only in (None, "growth"):
-        result = growth.measure_growth(growth.QUICK_SIDES if args.quick else growth.SIDES)
+        sides = (tuple(int(s) for s in args.growth_sides.split(",")) if args.growth_sides else
+                 growth.QUICK_SIDES if args.quick else growth.SIDES)
+        result = growth.measure_growth(sides)
         path = growth.plot(result, os.path.join(OUT, "exact_growth.png"))
         print(f"  plot: {path}" if path else "  plot: matplotlib not installed")
     lines = targets(rows, fresh_result)

@@ -16,7 +16,7 @@ from . import peers as P
 from .measure import fmt_bytes, fmt_seconds
 from .peers import Case
 
-SIDES = (4, 8, 12, 16, 24, 32)
+SIDES = (8, 16, 24, 32, 48, 64)
 QUICK_SIDES = (4, 8, 12)
 
 

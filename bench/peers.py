@@ -15,7 +15,7 @@ import gradcheck as gc
 from gradcheck import symbolic
 from gradcheck.oracles import jax_oracle
 
-from .measure import Cell, measure
+from .measure import Cell, fmt_seconds, measure
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,8 @@ def torch_fast(case: Case):
 
 
 def jax_check_grads(case: Case):
-    """jax.test_util.check_grads, reverse mode, order 1, float64, on a shape new to the process."""
+    """jax.test_util.check_grads, reverse mode, order 1, float64, on a shape new to the process (its eager
+    primitives compile); the note gives a second, warm call."""
     import jax
     from jax.test_util import check_grads
 
@@ -105,21 +106,27 @@ def jax_check_grads(case: Case):
     inputs, _ = case.data("float")
     with jax.enable_x64(True):
         args = tuple(jax.numpy.asarray(a) for a in inputs)
-        return measure(check_grads, layer.jax_forward, args, order=1, modes=("rev",))
+        cell = measure(check_grads, layer.jax_forward, args, order=1, modes=("rev",))
+        warm = measure(check_grads, layer.jax_forward, args, order=1, modes=("rev",))
+    cell.note = f"(warm {fmt_seconds(warm.seconds)})"
+    return cell
 
 
-def numpy_vs_xla_backward(case: Case):
-    """The NumPy backward's time ÷ XLA's (jax.vjp, jitted with XLA's default options, warm), float64."""
+def numpy_vs_xla_backward(case: Case, repeats: int = 3):
+    """The NumPy backward vs XLA's (jax.vjp, jitted with XLA's default options), float64, both warm:
+    the best of ``repeats`` runs each, because on shared cores a single run of either can be 5× off."""
     import jax
 
     layer = case.configured()
     inputs, g = case.data("float")
-    numpy_cell = measure(layer.numpy_backward, g, *inputs)
+    layer.numpy_backward(g, *inputs)
+    numpy_cell = min((measure(layer.numpy_backward, g, *inputs) for _ in range(repeats)), key=lambda c: c.seconds)
     with jax.enable_x64(True):
         xla_backward = jax.jit(lambda g, *a: jax.vjp(layer.jax_forward, *a)[1](g))
         args = [jax.device_put(a) for a in (g, *inputs)]
-        jax.block_until_ready(xla_backward(*args))  # compile, then time the warm run
-        xla_cell = measure(lambda: jax.block_until_ready(xla_backward(*args)))
+        jax.block_until_ready(xla_backward(*args))  # compile, then time warm runs
+        xla_cell = min((measure(lambda: jax.block_until_ready(xla_backward(*args))) for _ in range(repeats)),
+                       key=lambda c: c.seconds)
     return numpy_cell, xla_cell
 
 

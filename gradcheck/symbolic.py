@@ -19,6 +19,7 @@ arrays, so the result is exact. Plans (and the derived local derivatives) are ca
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -127,9 +128,15 @@ def _grid_axes(shape):
     return [np.arange(n).reshape((1,) * k + (n,) + (1,) * (len(shape) - k - 1)) for k, n in enumerate(shape)]
 
 
+@functools.lru_cache(maxsize=4096)
+def _index_function(grid_symbols: tuple, expr):
+    # lambdify costs ~1 ms; index expressions (s·i + d·p − pad) recur across configurations and shapes.
+    return sp.lambdify(grid_symbols, expr, modules="numpy")
+
+
 def _index_array(expr, grid_symbols, coords, grid) -> tuple[np.ndarray, np.ndarray]:
     """An index expression evaluated over the grid: (integer values, where it is a whole number)."""
-    values = np.broadcast_to(np.asarray(sp.lambdify(grid_symbols, expr, modules="numpy")(*coords)), grid)
+    values = np.broadcast_to(np.asarray(_index_function(tuple(grid_symbols), expr)(*coords)), grid)
     whole = np.equal(np.floor(values), values)
     return np.where(whole, values, -1).astype(np.int64), whole
 
