@@ -8,7 +8,7 @@ Why it is compiled the way it is (measured by ``python -m bench --only jax-strat
 a Hypothesis run draws a new layer configuration almost every time (200 drawn conv2d examples hold 56
 distinct parameter sets and 79 distinct configurations+shapes), so what matters is the cost of one
 compilation, not how often a shape repeats.
-- eager ``jax.vjp`` compiles every primitive separately: about 2.5× slower than one jit per shape;
+- eager ``jax.vjp`` compiles every primitive separately: about 3× slower than one jit per shape;
 - bucketing shapes (zero-padding inputs up to bucket sizes, parameters static) would merge only
   79 → 62 programs even with coarse buckets, because the parameters differ, and needs a per-layer proof
   that padding preserves the result;
