@@ -19,6 +19,7 @@ arrays, so the result is exact. Plans (and the derived local derivatives) are ca
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -128,17 +129,23 @@ def _grid_axes(shape):
     return [np.arange(n).reshape((1,) * k + (n,) + (1,) * (len(shape) - k - 1)) for k, n in enumerate(shape)]
 
 
+@functools.lru_cache(maxsize=4096)
+def _index_function(grid_symbols: tuple, expr):
+    # lambdify costs ~1 ms; index expressions (s·i + d·p − pad) recur across configurations and shapes.
+    return sp.lambdify(grid_symbols, expr, modules="numpy")
+
+
 def _index_array(expr, grid_symbols, coords, grid) -> tuple[np.ndarray, np.ndarray]:
     """An index expression evaluated over the grid: (integer values, where it is a whole number)."""
     denominator = math.lcm(*(int(r.q) for r in expr.atoms(sp.Rational)))
     if denominator > 1 and not expr.atoms(sp.Function):
         # (i + p − d·a)/s is evaluated as an integer q·expr, divided exactly: in floats, SymPy's expanded
         # i/3 − p/3 gives 10/3 − 1/3 = 3.0000000000000004, which would read as "not whole".
-        scaled = np.broadcast_to(np.asarray(sp.lambdify(grid_symbols, sp.expand(expr * denominator),
-                                                        modules="numpy")(*coords)), grid).astype(np.int64)
+        scaled = np.broadcast_to(np.asarray(_index_function(tuple(grid_symbols), sp.expand(expr * denominator))(
+            *coords)), grid).astype(np.int64)
         whole = scaled % denominator == 0
         return np.where(whole, scaled // denominator, -1), whole
-    values = np.broadcast_to(np.asarray(sp.lambdify(grid_symbols, expr, modules="numpy")(*coords)), grid)
+    values = np.broadcast_to(np.asarray(_index_function(tuple(grid_symbols), expr)(*coords)), grid)
     whole = np.equal(np.floor(values), values)
     return np.where(whole, values, -1).astype(np.int64), whole
 

@@ -2,8 +2,10 @@
 
 All work on channel-first arrays (N, C, *spatial) with any number of spatial dimensions and any dtype
 NumPy can multiply (float, int, or object arrays of ``fractions.Fraction`` for exact rational data).
-``correlate`` is the only place that multiplies: windows come from ``sliding_window_view`` and are
-contracted with ``einsum`` (BLAS for floats), so no Python loop ever runs over pixels.
+``correlate`` is the only place that multiplies: windows come from ``sliding_window_view``; on float
+data they are copied once into columns and multiplied by BLAS (im2col), on exact data (int64, object
+arrays of Fractions) contracted with ``einsum``, which keeps Python ints and Fractions exact. No Python
+loop ever runs over pixels.
 """
 from __future__ import annotations
 
@@ -75,9 +77,70 @@ def correlate(x: np.ndarray, w: np.ndarray, *, stride: tuple[int, ...], dilation
                       + tuple(slice(None, None, d) for d in dilation)]
     n, c = x.shape[:2]
     o = w.shape[0]
+    if x.dtype.kind == "f" and w.dtype.kind == "f":
+        positions, taps = np.prod(windows.shape[2:2 + nsp]), np.prod(w.shape[2:])
+        if all(st == 1 for st in stride) and o // groups < c // groups and positions > taps:
+            return _correlate_shifted(x, w, dilation, groups, windows.shape[2:2 + nsp])
+        return _correlate_blas(windows, w, groups)
     grouped_windows = windows.reshape((n, groups, c // groups) + windows.shape[2:])
     grouped_w = w.reshape((groups, o // groups) + w.shape[1:])
     s_ix, k_ix = "xyz"[:nsp], "uvw"[:nsp]
     out = np.einsum(f"ngc{s_ix}{k_ix},goc{k_ix}->ngo{s_ix}", grouped_windows, grouped_w,
                     optimize=x.dtype != object)
     return out.reshape((n, o) + windows.shape[2:2 + nsp])
+
+
+def _correlate_shifted(x: np.ndarray, w: np.ndarray, dilation, groups: int, out_size) -> np.ndarray:
+    """``correlate`` at stride 1 on float data without im2col: one GEMM for all taps, then shifted sums.
+
+    With x's spatial axes flattened, tap a reads x at a constant offset Σ d·a·(row stride) from the output
+    position. So (all taps' filters stacked, T·O × C) @ x_flat (C × grid) gives every tap's contribution
+    at every grid point in one GEMM that reads x once, and the output is the sum over taps of that
+    product shifted by the tap's offset (columns past the output's width are discarded). It holds T·O·grid
+    numbers where im2col holds T·C·grid, so it is used when there are fewer output than input channels
+    (dL/dX of a layer that widens its channels, e.g. VGG16's first layer).
+    """
+    nsp = x.ndim - 2
+    n, c = x.shape[:2]
+    o, c_g = w.shape[0], c // groups
+    o_g, kernel, grid = o // groups, w.shape[2:], x.shape[2:]
+    row_strides = [int(np.prod(grid[i + 1:])) for i in range(nsp)]
+    span = sum((so - 1) * rs for so, rs in zip(out_size, row_strides)) + 1
+    offsets = [sum(d * a * rs for d, a, rs in zip(dilation, tap, row_strides)) for tap in np.ndindex(*kernel)]
+    flat = x.reshape(n, groups, c_g, -1)
+    # (g, T·O/g, C/g): the filters of every tap stacked, so one product covers all taps.
+    stacked = np.moveaxis(w.reshape((groups, o_g, c_g, -1)), 3, 1).reshape(groups, -1, c_g)
+    wide = np.zeros((n, groups, o_g, int(np.prod(grid))), dtype=np.result_type(x, w))
+    for b in range(n):
+        for k in range(groups):
+            per_tap = (stacked[k] @ flat[b, k]).reshape(len(offsets), o_g, -1)
+            for t, offset in enumerate(offsets):
+                wide[b, k, :, :span] += per_tap[t, :, offset:offset + span]
+    index = (slice(None), slice(None)) + tuple(slice(0, so) for so in out_size)
+    return wide.reshape((n, o) + grid)[index]
+
+
+def _correlate_blas(windows: np.ndarray, w: np.ndarray, groups: int) -> np.ndarray:
+    """``correlate`` on float data as one batched matrix product (im2col + BLAS).
+
+    windows (N, C, *S_out, *K) is a strided view; it is copied once into columns with the longer of
+    (output positions, taps) innermost, so the copy moves contiguous runs and the product is a plain GEMM.
+    The forward and dL/dX have many positions and few taps; dL/dW (taps = the output map) the reverse.
+    """
+    nsp = w.ndim - 2
+    n, c = windows.shape[:2]
+    o, c_g = w.shape[0], c // groups
+    positions, taps = windows.shape[2:2 + nsp], windows.shape[2 + nsp:]
+    n_pos, n_taps = int(np.prod(positions)), int(np.prod(taps))
+    pos_axes, tap_axes = tuple(range(2, 2 + nsp)), tuple(range(2 + nsp, 2 + 2 * nsp))
+    filters = w.reshape(groups, o // groups, c_g * n_taps)                        # (g, O/g, C/g·T)
+    if n_pos >= n_taps:
+        columns = np.ascontiguousarray(windows.transpose((0, 1) + tap_axes + pos_axes))
+        columns = columns.reshape(n, groups, c_g * n_taps, n_pos)                 # (N, g, C/g·T, P)
+        out = np.matmul(filters, columns)                                         # (N, g, O/g, P)
+    else:  # one 2-D GEMM per group with the batch folded into the rows (a stacked matmul would not use BLAS)
+        columns = np.ascontiguousarray(windows.transpose((0,) + pos_axes + (1,) + tap_axes))
+        columns = columns.reshape(n * n_pos, groups, c_g * n_taps)                # (N·P, g, C/g·T)
+        out = np.stack([columns[:, k] @ filters[k].T for k in range(groups)], axis=1)  # (N·P, g, O/g)
+        out = out.reshape(n, n_pos, o).transpose(0, 2, 1)
+    return out.reshape((n, o) + positions)
