@@ -82,6 +82,7 @@ def describe(ids: list[str]) -> str:
 
 
 from . import conv  # noqa: E402,F401  (registers the convolution mistakes)
+from . import pool  # noqa: E402,F401  (pooling, unpooling and upsampling mistakes)
 from . import generic  # noqa: E402,F401
 
 __all__ = ["CATALOGUE", "Mistake", "describe", "diagnose", "for_layer", "mistake"]
