@@ -201,3 +201,46 @@ def test_engine_derivative_of_the_first_max_rule_is_one_piecewise():
     rule = gc.layer("max_pool2d", kernel_size=2).sympy_rule({"x": (1, 1, 2, 2)})
     assert "Piecewise" in str(rule.expr) and rule.fill["x"] == float("-inf")
     assert symbolic.plan(gc.layer("max_pool2d", kernel_size=2), {"x": (1, 1, 2, 2)}).exact
+
+
+TORCH_CASES = [
+    ("max_pool2d", {"kernel_size": 2}, (2, 3, 6, 7)),
+    ("max_pool2d", {"kernel_size": 3, "stride": 1, "padding": 1}, (1, 2, 5, 5)),
+    ("max_pool2d", {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}, (1, 2, 6, 7)),
+    ("max_pool2d", {"kernel_size": (2, 3), "stride": (1, 2), "dilation": (2, 1), "padding": (1, 1)}, (2, 1, 7, 6)),
+    ("max_pool2d", {"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True, "dilation": 2}, (1, 1, 6, 6)),
+    ("avg_pool2d", {"kernel_size": 2}, (2, 3, 6, 7)),
+    ("avg_pool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, (1, 2, 6, 5)),
+    ("avg_pool2d", {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False}, (1, 2, 6, 5)),
+    ("avg_pool2d", {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}, (1, 2, 6, 6)),
+    ("avg_pool2d", {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True, "count_include_pad": False},
+     (1, 2, 6, 6)),
+    ("avg_pool2d", {"kernel_size": 2, "stride": 2, "ceil_mode": True}, (1, 1, 5, 5)),
+    ("avg_pool2d", {"kernel_size": (3, 2), "stride": (2, 1), "padding": (1, 0), "divisor_override": 5}, (2, 1, 5, 4)),
+]
+
+
+@pytest.mark.parametrize("name, params, shape", TORCH_CASES)
+def test_forward_and_backward_match_torch(name, params, shape):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    layer = gc.layer(name, **params)
+    g = rng.standard_normal(layer.output_shape({"x": shape}))
+    tx = torch.tensor(x, requires_grad=True)
+    out = getattr(torch.nn.functional, name)(tx, **params)
+    out.backward(torch.tensor(g))
+    np.testing.assert_allclose(layer.forward(x), out.detach().numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(layer.backward(g, x)[0], tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    if name == "max_pool2d":
+        _, indices = torch.nn.functional.max_pool2d(torch.tensor(x), return_indices=True, **params)
+        assert layer.forward_with_indices(x)[1].tolist() == indices.tolist()
+
+
+def test_torch_routes_ties_to_the_first_maximum_like_the_default():
+    torch = pytest.importorskip("torch")
+    x = np.array([[[[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 1.0]]]])
+    params = {"kernel_size": 2, "stride": 1}
+    tx = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool2d(tx, **params).sum().backward()
+    assert gc.layer("max_pool2d", **params).backward(np.ones((1, 1, 2, 2)), x)[0].tolist() == tx.grad.tolist()
