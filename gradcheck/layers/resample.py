@@ -46,7 +46,8 @@ class MaxUnpool2d(Layer):
         if size is not None:
             size = tuple(size)[-2:] if isinstance(size, (tuple, list)) and len(size) == 4 else size
             size = int_tuple("output_size", size, 2, minimum=1)
-        return {"kernel_size": kernel, "stride": kernel if stride is None else int_tuple("stride", stride, 2, minimum=1),
+        stride = kernel if stride is None else int_tuple("stride", stride, 2, minimum=1)
+        return {"kernel_size": kernel, "stride": stride,
                 "padding": int_tuple("padding", params.get("padding", 0), 2, minimum=0), "output_size": size}
 
     def default_size(self, size):
@@ -126,7 +127,8 @@ class MaxUnpool2d(Layer):
                 max_stride: int = 3, max_padding: int = 1, **fixed):
         """(layer, shapes): input sides 1–``max_side`` (4), kernel 1–``max_kernel``, stride 1–``max_stride`` or
         = kernel, padding 0–min(``max_padding``, (k−1)/2), output_size default or drawn in torch's range, never
-        smaller than the input (room for distinct indices). Shrinks towards 1×1, kernel 1, no padding, the default size."""
+        smaller than the input (room for distinct indices). Shrinks towards 1×1, kernel 1, no padding, the default
+        size."""
         for name, value in [("max_batch", max_batch), ("max_channels", max_channels), ("max_side", max_side),
                             ("max_kernel", max_kernel), ("max_stride", max_stride)]:
             check_bound(name, value, 1)
@@ -210,7 +212,7 @@ class UpsampleNearest2d(_Upsample):
 
 
 class UpsampleZeros2d(_Upsample):
-    """Bed-of-nails upsampling: x (N, C, H, W) -> (N, C, s_h·H, s_w·W), x at each block's top-left, zeros elsewhere."""
+    """Bed-of-nails upsampling: x (N, C, H, W) -> (N, C, s_h·H, s_w·W); x at each block's top-left, 0 elsewhere."""
 
     name = "upsample_zeros2d"
 
