@@ -123,9 +123,9 @@ class MaxUnpool2d(Layer):
             lambda rows: np.array(rows, dtype=np.int64).reshape(shapes[name]))
 
     @classmethod
-    def configs(cls, *, max_batch: int = 2, max_channels: int = 2, max_side: int = 4, max_kernel: int = 3,
+    def configs(cls, *, max_batch: int = 2, max_channels: int = 2, max_side: int = 3, max_kernel: int = 3,
                 max_stride: int = 3, max_padding: int = 1, **fixed):
-        """(layer, shapes): input sides 1–``max_side`` (4), kernel 1–``max_kernel``, stride 1–``max_stride`` or
+        """(layer, shapes): input sides 1–``max_side`` (3), kernel 1–``max_kernel``, stride 1–``max_stride`` or
         = kernel, padding 0–min(``max_padding``, (k−1)/2), output_size default or drawn in torch's range, never
         smaller than the input (room for distinct indices). Shrinks towards 1×1, kernel 1, no padding, the default
         size."""
