@@ -244,3 +244,22 @@ def test_torch_routes_ties_to_the_first_maximum_like_the_default():
     tx = torch.tensor(x, requires_grad=True)
     torch.nn.functional.max_pool2d(tx, **params).sum().backward()
     assert gc.layer("max_pool2d", **params).backward(np.ones((1, 1, 2, 2)), x)[0].tolist() == tx.grad.tolist()
+
+
+@pytest.mark.parametrize("name", ["max_pool2d", "avg_pool2d"])
+@given(data=st.data())
+def test_drawn_configurations_match_torch(name, data):
+    """Every drawn configuration (except TensorFlow's 'same' and split ties, which torch lacks) is torch's."""
+    torch = pytest.importorskip("torch")
+    layer, shapes = data.draw(configs(name, max_side=7, max_padding=2, max_kernel=4))
+    params = {k: v for k, v in layer.params.items() if k != "ties"}
+    if params["padding"] == "same" or layer.params.get("ties") == "split":
+        return
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shapes["x"])
+    g = rng.standard_normal(layer.output_shape(shapes))
+    tx = torch.tensor(x, requires_grad=True)
+    out = getattr(torch.nn.functional, name)(tx, **params)
+    out.backward(torch.tensor(g))
+    np.testing.assert_allclose(layer.forward(x), out.detach().numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(layer.backward(g, x)[0], tx.grad.numpy(), rtol=1e-9, atol=1e-12)
