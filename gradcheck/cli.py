@@ -20,6 +20,8 @@ import sys
 import time
 from collections import Counter
 
+from hypothesis.errors import InvalidArgument
+
 from . import oracles as oracle_registry
 from .errors import GradcheckError
 from .grading import cli as grading_cli
@@ -214,8 +216,11 @@ def _cmd_verify(args) -> int:
             return _fail(f"unknown oracle {o!r} in --oracles; oracles are {', '.join(oracle_registry.ORACLES)}")
     fixed = args.held
     names = layers() if args.all else [args.layer]
-    for name in names:
-        layer(name, **fixed)  # held parameters are validated before anything runs
+    for name in names:  # held parameters are validated before anything runs, by the layer's own strategy
+        try:                # (so that a required parameter such as a pool's kernel_size may be left to be drawn)
+            REGISTRY[name].configs(**fixed)
+        except InvalidArgument as exc:
+            return _fail(str(exc))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     print(f"gradcheck verify: {args.examples} drawn configurations per layer, {args.kind} data, "
           f"oracles {args.oracles}, seed {seed}" + (f", held {fixed}" if fixed else ""))

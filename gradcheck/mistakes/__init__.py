@@ -84,6 +84,7 @@ def describe(ids: list[str]) -> str:
 from . import conv  # noqa: E402,F401  (registers the convolution mistakes)
 from . import dense  # noqa: E402,F401  (dense layers, activations, losses)
 from . import conv_transpose  # noqa: E402,F401
+from . import pool  # noqa: E402,F401  (pooling, unpooling and upsampling mistakes)
 from . import generic  # noqa: E402,F401
 from . import network  # noqa: E402,F401  (the SGD step of multi-layer exercises)
 from . import shape  # noqa: E402,F401  (output sizes, any layer)
