@@ -273,9 +273,11 @@ def main(argv=None) -> int:
         if args.command == "sweep":
             return _cmd_sweep(args)
         if args.command == "list":
+            width = max(map(len, layers()))
             for name in layers():
                 layer_cls = REGISTRY[name]
-                print(f"{name:12s} inputs ({', '.join(layer_cls.inputs)})  {(layer_cls.__doc__ or '').strip()}")
+                about = " ".join((layer_cls.__doc__ or "").split())  # the docstring on one line
+                print(f"{name:{width}s}  inputs ({', '.join(layer_cls.inputs)})  {about}")
             return 0
         return _cmd_verify(args)
     except GradcheckError as exc:

@@ -43,3 +43,10 @@ def test_readme_ci_example_fails_as_shown_and_passes_once_fixed(pytester):
     assert "this is the mistake: filter_not_rotated" in output
     pytester.makepyfile(test_my_conv=fixed)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_readme_lists_every_catalogued_mistake():
+    from gradcheck.mistakes import CATALOGUE
+
+    text = README.read_text()
+    assert [m for m in CATALOGUE if f"`{m}`" not in text] == []
