@@ -256,6 +256,14 @@ def _comparison(name: str, kind: str) -> str:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `gradcheck list | head`: the reader left; no traceback for that
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv) -> int:
     parser = _build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
