@@ -25,7 +25,7 @@ from hypothesis.errors import InvalidArgument
 from . import oracles as oracle_registry
 from .errors import GradcheckError
 from .grading import cli as grading_cli
-from .layers import REGISTRY, layer, layers
+from .layers import REGISTRY, layers
 from .report import cli as report_cli
 from .verify import verify
 

@@ -1,5 +1,4 @@
 """One parametrized test per property, over every registered layer: adding a layer needs no new test code."""
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

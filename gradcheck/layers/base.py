@@ -157,10 +157,6 @@ class Layer(ABC):
         from ..strategies import arrays
         return arrays(shapes[name], kind=kind)
 
-    def n_params(self, shapes: dict[str, tuple[int, ...]]) -> int:
-        """Number of trainable parameters: the sizes of the differentiable inputs except the first (data) input."""
-        return sum(int(np.prod(shapes[n])) for n in self.differentiable if n != self.inputs[0] and n in shapes)
-
     # -- common machinery --------------------------------------------------------------------------
     def n_params(self, shapes: dict[str, tuple[int, ...]]) -> int:
         """Trainable parameters for these input shapes: the sizes of the differentiable inputs after the

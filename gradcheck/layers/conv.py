@@ -24,6 +24,27 @@ from ._params import int_tuple, padding_spec, positive_int, resolve_padding
 from .base import IndexRule, Layer
 
 
+def _rule_symbols(spatial: int):
+    """Operands x, w and the index symbols of a convolution rule: (n, o, c), output positions, taps."""
+    names = {1: ("i", "p"), 2: ("i j", "p q")}[spatial]
+    return (sp.IndexedBase("x"), sp.IndexedBase("w"), sp.symbols("n o c", integer=True, nonnegative=True),
+            sp.symbols(names[0], integer=True, nonnegative=True, seq=True),
+            sp.symbols(names[1], integer=True, nonnegative=True, seq=True))
+
+
+RULE_SYMBOLS = {spatial: _rule_symbols(spatial) for spatial in (1, 2)}
+
+
+def conv_rule(layer, summand, c_per_group, kernel, shapes) -> IndexRule:
+    """O[n,o,*out] = Σ over the group's channels c and the taps of ``summand`` (+ b[o]): the frame that a
+    convolution's rule and its transpose's share; only their summands differ."""
+    _, _, (n, o, c), out_pos, taps = RULE_SYMBOLS[layer.spatial]
+    expr = sp.Sum(summand, (c, 0, c_per_group - 1), *[(a, 0, k - 1) for a, k in zip(taps, kernel)])
+    if "b" in shapes:
+        expr = expr + sp.IndexedBase("b")[o]
+    return IndexRule(indices=(n, o, *out_pos), shape=layer.output_shape(shapes), expr=expr, operands=dict(shapes))
+
+
 class Conv(Layer):
     spatial: int
     inputs = ("x", "w", "b")
@@ -83,20 +104,12 @@ class Conv(Layer):
     def sympy_rule(self, shapes):
         (_, c_in, *size), (c_out, c_per_group, *kernel) = shapes["x"], shapes["w"]
         groups = self.params["groups"]
-        X, W, B = sp.IndexedBase("x"), sp.IndexedBase("w"), sp.IndexedBase("b")
-        n, o, c = sp.symbols("n o c", integer=True, nonnegative=True)
-        out_pos = sp.symbols("i j" if self.spatial == 2 else "i", integer=True, nonnegative=True, seq=True)
-        taps = sp.symbols("p q" if self.spatial == 2 else "p", integer=True, nonnegative=True, seq=True)
+        X, W, (n, o, c), out_pos, taps = RULE_SYMBOLS[self.spatial]
         # Input channel of tap c for output channel o: o's group offset plus c.
         channel = c if groups == 1 else sp.floor(o / (c_out // groups)) * c_per_group + c
         positions = [s * i + d * a - pb for i, a, s, d, (pb, _) in zip(
             out_pos, taps, self.params["stride"], self.params["dilation"], self.pads(kernel, size))]
-        summand = X[(n, channel, *positions)] * W[(o, c, *taps)]
-        expr = sp.Sum(summand, (c, 0, c_per_group - 1), *[(a, 0, k - 1) for a, k in zip(taps, kernel)])
-        if "b" in shapes:
-            expr = expr + B[o]
-        return IndexRule(indices=(n, o, *out_pos), shape=self.output_shape(shapes), expr=expr,
-                         operands=dict(shapes))
+        return conv_rule(self, X[(n, channel, *positions)] * W[(o, c, *taps)], c_per_group, kernel, shapes)
 
     # -- NumPy forward and the hand-coded backward (textbook identities) ---------------------------
     def numpy_forward(self, x, w, b=None):

@@ -23,8 +23,8 @@ from ..errors import ConfigError, InputError
 from ..strategies import check_bound, held_params, per_axis
 from . import _numpy_ops as ops
 from ._params import int_tuple, positive_int
-from .base import IndexRule, Layer
-from .conv import Conv1d, Conv2d
+from .base import Layer
+from .conv import RULE_SYMBOLS, Conv1d, Conv2d, conv_rule
 
 PARAMETERS = ("stride", "padding", "output_padding", "dilation", "groups")
 
@@ -102,21 +102,14 @@ class ConvTranspose(Layer):
         (_, c_in, *size), (_, o_per_group, *kernel) = shapes["x"], shapes["w"]
         groups = self.params["groups"]
         c_per_group = c_in // groups
-        X, W, B = sp.IndexedBase("x"), sp.IndexedBase("w"), sp.IndexedBase("b")
-        n, o, c = sp.symbols("n o c", integer=True, nonnegative=True)
-        out_pos = sp.symbols("i j" if self.spatial == 2 else "i", integer=True, nonnegative=True, seq=True)
-        taps = sp.symbols("p q" if self.spatial == 2 else "p", integer=True, nonnegative=True, seq=True)
+        X, W, (n, o, c), out_pos, taps = RULE_SYMBOLS[self.spatial]
         group = sp.floor(o / o_per_group) if groups > 1 else sp.Integer(0)
         channel, out_channel = group * c_per_group + c, o - group * o_per_group
         p = self.params
         positions = [sp.Rational(1, s) * (i + pad - d * a) for i, a, s, pad, d in zip(
             out_pos, taps, p["stride"], p["padding"], p["dilation"])]
         summand = X[(n, channel, *positions)] * W[(channel, out_channel, *taps)]
-        expr = sp.Sum(summand, (c, 0, c_per_group - 1), *[(a, 0, k - 1) for a, k in zip(taps, kernel)])
-        if "b" in shapes:
-            expr = expr + B[o]
-        return IndexRule(indices=(n, o, *out_pos), shape=self.output_shape(shapes), expr=expr,
-                         operands=dict(shapes))
+        return conv_rule(self, summand, c_per_group, kernel, shapes)
 
     # -- NumPy forward and backward: the convolution's identities, operands swapped ---------------
     def numpy_forward(self, x, w, b=None):
