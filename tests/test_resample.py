@@ -104,3 +104,22 @@ def test_nearest_upsampling_matches_torch(scale):
     out.backward(torch.tensor(g))
     np.testing.assert_allclose(layer.forward(x), out.detach().numpy(), rtol=1e-9)
     np.testing.assert_allclose(layer.backward(g, x)[0], tx.grad.numpy(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("scale", [2, (3, 1), (2, 3)])
+def test_bed_of_nails_matches_torch(scale):
+    """torch has no bed-of-nails op: it is a transposed convolution, stride = scale, with a one-hot kernel
+    at the block's top-left — an independent route to the same forward and backward."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 3, 4))
+    layer = gc.layer("upsample_zeros2d", scale_factor=scale)
+    sh, sw = (scale, scale) if isinstance(scale, int) else scale
+    g = rng.standard_normal(layer.output_shape({"x": x.shape}))
+    nail = torch.zeros((3, 1, sh, sw), dtype=torch.float64)
+    nail[:, :, 0, 0] = 1
+    tx = torch.tensor(x, requires_grad=True)
+    out = torch.nn.functional.conv_transpose2d(tx, nail, stride=(sh, sw), groups=3)
+    out.backward(torch.tensor(g))
+    np.testing.assert_allclose(layer.forward(x), out.detach().numpy(), rtol=1e-9)
+    np.testing.assert_allclose(layer.backward(g, x)[0], tx.grad.numpy(), rtol=1e-9)
