@@ -36,6 +36,11 @@ For exercises on whole networks (values are NumPy arrays; ints and Fractions sta
 - ``net.sgd_step(lr, *inputs, grad_out=None)`` -> dict chain input name -> parameter after one SGD step,
   w − lr·dL/dw, for every differentiable parameter ("0.w", "3.b", ...), in the shape given.
   Pass lr as a Fraction to stay exact.
+- ``net.walk(*inputs, grad_out=None, lr=None, override=None, update=None)`` -> :class:`Walk`: all of the
+  above from one pass (``inputs``, ``outputs``, ``grads``, ``updated``; the backward only with a grad_out,
+  the step only with lr or update). ``override={k: {"out": ..., "grad_<input>": ...}}`` replaces what stage
+  k computes and recomputes everything downstream of it; ``update(w, dL/dw) -> new w`` replaces the SGD
+  rule. Grading traces a catalogued mistake through a network with these (``gradcheck.grading.network``).
 
 Chains are not a registry entry: a chain is configured by a list of layers, which a case file or
 ``gradcheck verify NAME --param`` cannot hold, and a drawn chain of ReLUs makes kinks (pre-activations of
@@ -251,8 +256,8 @@ class Sequential(Layer):
     # -- exercises on whole networks ---------------------------------------------------------------
     def walk(self, *inputs, grad_out=None, lr=None, override=None, update=None) -> Walk:
         """Everything one NumPy pass computes, stage by stage (see :class:`Walk`); trace, backward_trace and
-        sgd_step are views of it. The backward runs when grad_out is given (1 where
-        the chain ends in a loss), the SGD step when lr or ``update`` is given as well.
+        sgd_step are views of it. The backward runs only when grad_out is given (they pass 1 for a chain
+        ending in a loss), the SGD step only when lr or ``update`` is given as well.
 
         ``override`` {stage index: {"out": array, "grad_<input>": array, ...}}: what that stage computes is
         replaced by these arrays and everything downstream of it (later outputs, earlier gradients, the
@@ -280,12 +285,13 @@ class Sequential(Layer):
 
     def backward_trace(self, grad_out, *inputs) -> list[dict]:
         """Per stage: {"grad_out": dL/d(its output), "grad_<first input>": dL/d(its input), "grad_<param>": ...}."""
-        _, given, _ = self.prepare(inputs)
+        given = dict(zip(self.inputs, map(np.shape, inputs)))
         steps = self.walk(*inputs, grad_out=self._grad_out(grad_out, inputs)).grads
-        for k, (stage, step) in enumerate(zip(self.stages, steps)):
-            kept = {stage.inputs[0]} | {n for n, c in self.own[k] if c in self.differentiable}
-            steps[k] = {q: v if q == "grad_out" or q[5:] == stage.inputs[0] else np.asarray(v).reshape(given[f"{k}.{q[5:]}"])
-                        for q, v in step.items() if q == "grad_out" or q[5:] in kept}
+        for k, step in enumerate(steps):  # the chain's gradients (not a loss's target), parameters as given
+            first = self.stages[k].inputs[0]
+            steps[k] = {q: v for q, v in step.items() if q in ("grad_out", f"grad_{first}")} | {
+                f"grad_{n}": np.asarray(step[f"grad_{n}"]).reshape(given[c]) for n, c in self.own[k]
+                if c in self.differentiable and f"grad_{n}" in step}
         return steps
 
     def sgd_step(self, lr, *inputs, grad_out=None) -> dict[str, np.ndarray]:

@@ -13,10 +13,12 @@ network as a whole has ``out``, ``loss``, ``out_shape`` and ``n_params``:
 - ``<name>.n_params``   its trainable parameters (``Layer.n_params``)
 
 Data: ``x`` is the network input (the first layer's first input); every other input of a layer is
-``<name>.<input>`` (``conv.w``, ``loss.target``); ``grad_out`` is dL/d(final output), 1 when the final output
-is a scalar loss. ``run`` takes an ``inject`` hook: a catalogued mistake's predictions replace one stage's
-results (or the SGD rule), and everything downstream is recomputed — how a mistake is traced to the
-quantities it spoils.
+``<name>.<input>`` (``conv.w``, ``ce.target``); ``grad_out`` is dL/d(final output), 1 when the final output
+is a scalar loss. Values are computed by ``gc.sequential``'s ``walk``; ``run`` takes an ``inject`` hook, passed
+on as walk's ``override`` / ``update``: a catalogued mistake's predictions replace one stage's results (or the
+SGD rule), and everything downstream is recomputed — how a mistake is traced to the quantities it spoils.
+Shapes only (``out_shape``, ``n_params``, no data) are computed here, stage by stage, because a layer's first
+input may be given instead of the previous output there (parallel branches, LeNet's C3).
 """
 from __future__ import annotations
 
