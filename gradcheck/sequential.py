@@ -166,12 +166,12 @@ class Sequential(Layer):
 
     def prepare(self, inputs, grad_out=None):
         """Layer.prepare, then each stage's own checks of its inputs' values (class targets in range, distinct
-        unpooling indices), with zeros of the right shape standing in for the previous stage's output."""
+        unpooling indices), with zeros of the right shape standing in for the previous stage's output. Their
+        messages name the input ("target holds 7 ..."), which only one stage has: no stage prefix."""
         arrays, given, g = super().prepare(inputs, grad_out)
         for k, (stage, local) in enumerate(zip(self.stages, self.stage_shapes({n: a.shape for n, a in arrays.items()}))):
             first = arrays["x"] if k == 0 else np.zeros(local[stage.inputs[0]], dtype=np.int64)
-            with self._in_stage(k):
-                stage.prepare([first] + [arrays[c] for _, c in self.own[k]])
+            stage.prepare([first] + [arrays[c] for _, c in self.own[k]])
         return arrays, given, g
 
     def check_shapes(self, shapes):
