@@ -36,6 +36,11 @@ For exercises on whole networks (values are NumPy arrays; ints and Fractions sta
 - ``net.sgd_step(lr, *inputs, grad_out=None)`` -> dict chain input name -> parameter after one SGD step,
   w − lr·dL/dw, for every differentiable parameter ("0.w", "3.b", ...), in the shape given.
   Pass lr as a Fraction to stay exact.
+- ``net.walk(*inputs, grad_out=None, lr=None, override=None, update=None)`` -> :class:`Walk`: all of the
+  above from one pass (``inputs``, ``outputs``, ``grads``, ``updated``; the backward only with a grad_out,
+  the step only with lr or update). ``override={k: {"out": ..., "grad_<input>": ...}}`` replaces what stage
+  k computes and recomputes everything downstream of it; ``update(w, dL/dw) -> new w`` replaces the SGD
+  rule. Grading traces a catalogued mistake through a network with these (``gradcheck.grading.network``).
 
 Chains are not a registry entry: a chain is configured by a list of layers, which a case file or
 ``gradcheck verify NAME --param`` cannot hold, and a drawn chain of ReLUs makes kinks (pre-activations of
@@ -44,6 +49,8 @@ exactly 0) that finite differences cannot resolve. ``Sequential.configs`` draws 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
@@ -129,19 +136,43 @@ class Sequential(Layer):
         for k, stage in enumerate(self.stages):
             first = stage.inputs[0]
             rank = stage.ranks[first]
-            if (rank is None and len(current) == 0) or (rank is not None and len(current) != rank):
-                source = "x" if k == 0 else f"stage {k - 1} ({self.stages[k - 1].name})"
+            if k == 0:  # x: stage 0's own rule (batch_norm takes any (N, C, *S)), on a zero-strided stand-in
+                current = self._promote("x", np.broadcast_to(np.int8(0), current)).shape
+            elif (rank is None and len(current) == 0) or (rank is not None and len(current) != rank):
                 raise InputError(f"stage {k} ({stage.name}) takes a {rank or 'non-scalar'}"
-                                 f"{'-D' if rank else ''} {first}, but {source} gives shape {current}"
-                                 + ("; put a flatten before it" if rank == 2 and len(current) > 2 else ""))
+                                 f"{'-D' if rank else ''} {first}, but stage {k - 1} ({self.stages[k - 1].name}) "
+                                 f"gives shape {current}" + ("; put a flatten before it" if rank == 2 and len(current) > 2 else ""))
             local = {first: current, **{n: shapes[c] for n, c in self.own[k]}}
-            try:
+            with self._in_stage(k):
                 stage.check_shapes(local)
                 current = stage.output_shape(local)
-            except (ConfigError, InputError) as exc:
-                raise type(exc)(f"stage {k} ({stage.name}): {exc}") from None
             out.append(local)
         return out
+
+    @contextmanager
+    def _in_stage(self, k):
+        """A stage's ConfigError / InputError, prefixed with the stage it comes from."""
+        try:
+            yield
+        except (ConfigError, InputError) as exc:
+            raise type(exc)(f"stage {k} ({self.stages[k].name}): {exc}") from None
+
+    def _promote(self, name, arr):
+        """x and each parameter are promoted (or refused) by the stage they belong to (batch_norm takes any
+        (N, C, *S) x)."""
+        k, local = (0, self.stages[0].inputs[0]) if name == "x" else (int(name.split(".")[0]), name.split(".", 1)[1])
+        with self._in_stage(k):
+            return self.stages[k]._promote(local, arr)
+
+    def prepare(self, inputs, grad_out=None):
+        """Layer.prepare, then each stage's own checks of its inputs' values (class targets in range, distinct
+        unpooling indices), with zeros of the right shape standing in for the previous stage's output. Their
+        messages name the input ("target holds 7 ..."), which only one stage has: no stage prefix."""
+        arrays, given, g = super().prepare(inputs, grad_out)
+        for k, (stage, local) in enumerate(zip(self.stages, self.stage_shapes({n: a.shape for n, a in arrays.items()}))):
+            first = arrays["x"] if k == 0 else np.zeros(local[stage.inputs[0]], dtype=np.int64)
+            stage.prepare([first] + [arrays[c] for _, c in self.own[k]])
+        return arrays, given, g
 
     def check_shapes(self, shapes):
         self.stage_shapes(shapes)
@@ -155,27 +186,32 @@ class Sequential(Layer):
                                   "(Sequential.sympy_forward / sympy_gradients)")
 
     # -- one walk forward and one backward, for every oracle ---------------------------------------
-    def _forward(self, values: dict, run) -> tuple[list[dict], object]:
-        """Stage inputs (dicts, local names) and the final output; ``run(stage, local inputs) -> output``."""
+    def _forward(self, values: dict, run, override=None) -> tuple[list[dict], object]:
+        """Stage inputs (dicts, local names) and the final output; ``run(stage, local inputs) -> output``.
+        ``override`` {stage index: {"out": array}}: that stage's output is replaced (see ``walk``)."""
         current, locals_ = values["x"], []
         for k, stage in enumerate(self.stages):
             local = {stage.inputs[0]: current, **{n: values[c] for n, c in self.own[k]}}
             locals_.append(local)
             current = run(stage, local)
+            if "out" in (override or {}).get(k, ()):
+                current = np.asarray(override[k]["out"])
         return locals_, current
 
-    def _backward(self, values: dict, grad_out, run, gradients) -> tuple[list[dict], dict]:
-        """Per-stage gradients (local names, "grad_out" the upstream one) and the chain's gradients by name.
+    def _backward(self, locals_: list[dict], grad_out, gradients, override=None) -> tuple[list[dict], dict]:
+        """Per-stage gradients (local names, "grad_out" the upstream one, every input the stage differentiates)
+        and the chain's gradients by name, from ``_forward``'s stage inputs.
 
-        ``gradients(stage, local inputs, upstream) -> {local name: dL/d(name)}``.
+        ``gradients(stage, local inputs, upstream) -> {local name: dL/d(name)}``; ``override`` {stage index:
+        {"grad_<input>": array}}: those gradients of that stage are replaced before they are passed on.
         """
-        locals_, _ = self._forward(values, run)
         upstream, steps, chain = grad_out, [None] * len(self.stages), {}
         for k in reversed(range(len(self.stages))):
             stage = self.stages[k]
             grads = gradients(stage, locals_[k], upstream)
-            kept = {stage.inputs[0]} | {n for n, c in self.own[k] if c in self.differentiable}
-            steps[k] = {"grad_out": upstream, **{f"grad_{n}": g for n, g in grads.items() if n in kept}}
+            grads.update({n[5:]: g for n, g in (override or {}).get(k, {}).items() if n.startswith("grad_")})
+            steps[k] = {"grad_out": upstream, **{f"grad_{n}": g for n, g in grads.items()
+                                                 if g is not None and n in stage.differentiable}}
             chain.update({c: grads[n] for n, c in self.own[k] if c in self.differentiable})
             upstream = grads[stage.inputs[0]]
         chain["x"] = upstream
@@ -193,7 +229,8 @@ class Sequential(Layer):
         return self._forward(dict(zip(self.inputs, arrays)), self._numpy_run)[1]
 
     def numpy_backward(self, grad_out, *arrays):
-        _, grads = self._backward(dict(zip(self.inputs, arrays)), grad_out, self._numpy_run, self._numpy_gradients)
+        locals_, _ = self._forward(dict(zip(self.inputs, arrays)), self._numpy_run)
+        _, grads = self._backward(locals_, grad_out, self._numpy_gradients)
         return tuple(grads.get(n) for n in self.inputs)
 
     def jax_forward(self, *arrays):
@@ -203,7 +240,8 @@ class Sequential(Layer):
         return self._forward(dict(inputs), symbolic.forward)[1]
 
     def sympy_gradients(self, inputs: dict, grad_out) -> dict:
-        _, grads = self._backward(dict(inputs), grad_out, symbolic.forward, symbolic.gradients)
+        locals_, _ = self._forward(dict(inputs), symbolic.forward)
+        _, grads = self._backward(locals_, grad_out, symbolic.gradients)
         grads = {n: g for n, g in grads.items() if n in inputs}
         # An inexact stage makes every gradient upstream of it a float; Fractions of floats would only mislead.
         return grads if self.exact else {n: np.asarray(g, dtype=np.float64) for n, g in grads.items()}
@@ -216,34 +254,50 @@ class Sequential(Layer):
         return self.stages[int(k)].input_strategy(own, local[int(k)], kind)
 
     # -- exercises on whole networks ---------------------------------------------------------------
+    def walk(self, *inputs, grad_out=None, lr=None, override=None, update=None) -> Walk:
+        """Everything one NumPy pass computes, stage by stage (see :class:`Walk`); trace, backward_trace and
+        sgd_step are views of it. The backward runs only when grad_out is given (they pass 1 for a chain
+        ending in a loss), the SGD step only when lr or ``update`` is given as well.
+
+        ``override`` {stage index: {"out": array, "grad_<input>": array, ...}}: what that stage computes is
+        replaced by these arrays and everything downstream of it (later outputs, earlier gradients, the
+        step) is recomputed from them. ``update(param, grad) -> new param`` replaces the rule w − lr·dL/dw.
+        """
+        override = override or {}
+        arrays, given, g = self.prepare(inputs, grad_out)
+        locals_, out = self._forward(arrays, self._numpy_run, override)
+        outputs = [local[stage.inputs[0]] for local, stage in zip(locals_[1:], self.stages[1:])] + [out]
+        walk = Walk(locals_, outputs)
+        if g is None:
+            return walk
+        walk.grads, chain = self._backward(locals_, g, self._numpy_gradients, override)
+        if update is None and lr is not None:
+            _check_lr(lr)
+            update = lambda w, grad: w - lr * grad  # noqa: E731
+        if update is not None:
+            walk.updated = {c: as_array(c, update(arrays[c], np.asarray(chain[c]))).reshape(given[c])
+                            for c in self.differentiable if c != "x" and c in arrays}
+        return walk
+
     def trace(self, *inputs) -> list[np.ndarray]:
         """The output of every stage (NumPy forward, full rank), in order."""
-        arrays, _, _ = self.prepare(inputs)
-        outputs = []
-
-        def run(stage, local):
-            outputs.append(stage.numpy_forward(*local.values()))
-            return outputs[-1]
-        self._forward(arrays, run)
-        return outputs
+        return self.walk(*inputs).outputs
 
     def backward_trace(self, grad_out, *inputs) -> list[dict]:
         """Per stage: {"grad_out": dL/d(its output), "grad_<first input>": dL/d(its input), "grad_<param>": ...}."""
-        arrays, given, g = self.prepare(inputs, self._grad_out(grad_out, inputs))
-        steps, _ = self._backward(arrays, g, self._numpy_run, self._numpy_gradients)
-        for k, step in enumerate(steps):
-            for n, c in self.own[k]:
-                if f"grad_{n}" in step:
-                    step[f"grad_{n}"] = np.asarray(step[f"grad_{n}"]).reshape(given[c])
+        given = dict(zip(self.inputs, map(np.shape, inputs)))
+        steps = self.walk(*inputs, grad_out=self._grad_out(grad_out, inputs)).grads
+        for k, step in enumerate(steps):  # the chain's gradients (not a loss's target), parameters as given
+            first = self.stages[k].inputs[0]
+            steps[k] = {q: v for q, v in step.items() if q in ("grad_out", f"grad_{first}")} | {
+                f"grad_{n}": np.asarray(step[f"grad_{n}"]).reshape(given[c]) for n, c in self.own[k]
+                if c in self.differentiable and f"grad_{n}" in step}
         return steps
 
     def sgd_step(self, lr, *inputs, grad_out=None) -> dict[str, np.ndarray]:
         """Every differentiable parameter after one SGD step, w − lr·dL/dw, by chain input name, shape given."""
-        if isinstance(lr, bool) or not isinstance(lr, (int, float, Fraction)) or not math.isfinite(lr):
-            raise ConfigError(f"lr={lr!r} is not allowed: lr must be a finite number (int, float or Fraction)")
-        grads = self.backward(self._grad_out(grad_out, inputs), *inputs)
-        return {n: as_array(n, as_array(n, value) - lr * g) for n, value, g in zip(self.inputs, inputs, grads)
-                if n in self.differentiable and n != "x"}
+        _check_lr(lr)
+        return self.walk(*inputs, grad_out=self._grad_out(grad_out, inputs), lr=lr).updated
 
     def _grad_out(self, grad_out, inputs):
         if grad_out is not None:
@@ -265,6 +319,22 @@ class Sequential(Layer):
         check_bound("max_side", max_side, 1)
         check_bound("max_channels", max_channels, 1)
         return _chains(max_batch, max_side, max_channels, smooth)
+
+
+@dataclass
+class Walk:
+    """What ``Sequential.walk`` computed, stage k at index k (NumPy, local input names, full rank)."""
+
+    inputs: list[dict]                  # stage k's inputs {"x"/"logits"/...: array, "w": ..., ...}
+    outputs: list                       # stage k's output (its activation)
+    grads: list[dict] | None = None     # stage k: "grad_out" = dL/d(its output), "grad_<input>" for every input
+                                        # it differentiates (a loss's target too); None without a backward
+    updated: dict | None = None         # chain input name -> parameter after the step (shape given); None without
+
+
+def _check_lr(lr):
+    if isinstance(lr, bool) or not isinstance(lr, (int, float, Fraction)) or not math.isfinite(lr):
+        raise ConfigError(f"lr={lr!r} is not allowed: lr must be a finite number (int, float or Fraction)")
 
 
 def sequential(stages, *, without=()) -> Sequential:

@@ -219,3 +219,29 @@ def test_readme_networks_snippet_prints_what_the_readme_says():
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {})  # our own README, not user input
     assert out.getvalue() == shown
+
+
+def test_walk_overrides_one_stage_and_recomputes_everything_downstream():
+    """Stage 0's output replaced: stage 1 runs on it; stage 1's dL/dx replaced: stage 0's gradients follow."""
+    net = gc.sequential(["linear", "linear"], without=["0.b", "1.b"])
+    x, w0, w1, g = np.array([[1, 2]]), np.array([[1, 0], [2, -1]]), np.array([[3, 1]]), np.array([[1]])
+    h = np.array([[5, -2]])
+    walk = net.walk(x, w0, w1, grad_out=g, override={0: {"out": h}})
+    assert walk.outputs[0].tolist() == [[5, -2]] and walk.outputs[1].tolist() == [[13]]  # 3·5 + 1·(−2)
+    assert walk.grads[1]["grad_w"].tolist() == [[5, -2]]
+    wrong = np.array([[7, 0]])
+    walk = net.walk(x, w0, w1, grad_out=g, lr=F(1, 2), override={1: {"grad_x": wrong}})
+    assert walk.grads[0]["grad_out"].tolist() == [[7, 0]] and walk.grads[0]["grad_w"].tolist() == [[7, 14], [0, 0]]
+    assert walk.updated["0.w"].tolist() == [[F(-5, 2), -7], [2, -1]]  # w0 − ½·(wrong upstream)ᵀx
+    plus = net.walk(x, w0, w1, grad_out=g, update=lambda w, grad: w + grad).updated
+    assert plus["1.w"].tolist() == (w1 + net.backward_trace(g, x, w0, w1)[1]["grad_w"]).tolist()
+    assert net.walk(x, w0, w1).grads is None  # no grad_out: the forward only
+
+
+def test_stages_promote_and_check_their_own_inputs():
+    """batch_norm takes a 2-D (N, C) x; a class target out of range is refused by its loss."""
+    out = gc.sequential(["batch_norm"]).forward(np.array([[1, 2], [3, 5]]), np.ones(2), np.zeros(2))
+    assert out.shape == (2, 2)
+    net = gc.sequential(["linear", "softmax_cross_entropy"], without=["0.b"])
+    with pytest.raises(gc.InputError, match=r"target holds 5 at index 0: class indices must be integers in \[0, 1\]"):
+        net.forward(np.ones((1, 2)), np.ones((2, 2)), np.array([5]))

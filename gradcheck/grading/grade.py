@@ -147,10 +147,10 @@ def _candidate_runs(exercise: Exercise, want_shapes: bool, want_values: bool):
                     run = expected
                 yield m.id, {**run, **local}
     if want_values and exercise.lr is not None:
-        step = SGDStep(exercise.lr if chain.exact else float(exercise.lr))
-        for m in mistakes.for_layer(step.name):
-            def update(arrays, m=m):
-                return m.predict(step, arrays, None)[0]
+        step = SGDStep(chain.rate(exercise.lr))
+        for m in (m for m in mistakes.for_layer(step.name) if m.kind == "update"):  # not the "*" ones
+            def update(w, grad, m=m):
+                return m.predict(step, {"w": w, "grad_w": grad}, None)[0]["updated_w"]
             try:
                 yield m.id, chain.run(exercise.data, exercise.lr, Injection(None, update=update))
             except Exception:  # noqa: BLE001

@@ -13,10 +13,12 @@ network as a whole has ``out``, ``loss``, ``out_shape`` and ``n_params``:
 - ``<name>.n_params``   its trainable parameters (``Layer.n_params``)
 
 Data: ``x`` is the network input (the first layer's first input); every other input of a layer is
-``<name>.<input>`` (``conv.w``, ``loss.target``); ``grad_out`` is dL/d(final output), 1 when the final output
-is a scalar loss. ``run`` takes an ``inject`` hook: a catalogued mistake's predictions replace one stage's
-results (or the SGD rule), and everything downstream is recomputed — how a mistake is traced to the
-quantities it spoils.
+``<name>.<input>`` (``conv.w``, ``ce.target``); ``grad_out`` is dL/d(final output), 1 when the final output
+is a scalar loss. Values are computed by ``gc.sequential``'s ``walk``; ``run`` takes an ``inject`` hook, passed
+on as walk's ``override`` / ``update``: a catalogued mistake's predictions replace one stage's results (or the
+SGD rule), and everything downstream is recomputed — how a mistake is traced to the quantities it spoils.
+Shapes only (``out_shape``, ``n_params``, no data) are computed here, stage by stage, because a layer's first
+input may be given instead of the previous output there (parallel branches, LeNet's C3).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..layers import Layer
+from ..sequential import Sequential
 
 
 @dataclass(frozen=True)
@@ -38,14 +41,15 @@ class Stage:
 
     @property
     def parameters(self) -> tuple[str, ...]:
-        """Trainable inputs: the differentiable ones after the first (data) input."""
-        return tuple(n for n in self.layer.differentiable if n != self.layer.inputs[0])
+        """Trainable inputs: the differentiable ones after the first (data) input; a loss's target is a label
+        (mse differentiates it, but SGD does not update it), as in gc.sequential."""
+        return tuple(n for n in self.layer.differentiable if n not in (self.layer.inputs[0], "target"))
 
 
 @dataclass
 class Injection:
     """Replace what stage ``stage`` computes by a mistake's prediction (``out``, ``out_shape``, ``grad_*``),
-    or (``stage`` None) the SGD rule by ``update(param values, gradients) -> updated values``."""
+    or (``stage`` None) the SGD rule by ``update(param, its gradient) -> updated param`` (Sequential.walk's hooks)."""
 
     stage: int | None
     prediction: dict = field(default_factory=dict)
@@ -53,7 +57,8 @@ class Injection:
 
 
 class SGDStep:
-    """The pseudo-layer ``sgd`` of the mistake catalogue: params {"lr": η}; arrays {p: value, grad_p: gradient}."""
+    """The pseudo-layer ``sgd`` of the mistake catalogue: params {"lr": η}; ``predict`` gets {p: value, grad_p:
+    gradient}. The right step is Sequential's own, w − η·dL/dw."""
 
     name = "sgd"
 
@@ -62,10 +67,6 @@ class SGDStep:
 
     def __repr__(self):
         return f"sgd(lr={self.params['lr']})"
-
-    def step(self, arrays: dict) -> dict:
-        lr = self.params["lr"]
-        return {f"updated_{p}": v - lr * arrays[f"grad_{p}"] for p, v in arrays.items() if not p.startswith("grad_")}
 
 
 @dataclass
@@ -77,6 +78,10 @@ class Chain:
     def exact(self) -> bool:
         return all(s.layer.exact for s in self.stages)
 
+    def rate(self, lr):
+        """The learning rate as the chain computes: exact, or a float on float data."""
+        return lr if self.exact else float(lr)
+
     def first_key(self) -> str:
         return "x" if self.network else self.stages[0].layer.inputs[0]
 
@@ -87,7 +92,7 @@ class Chain:
             keys[0] = self.first_key()
         return keys
 
-    # -- shapes only --------------------------------------------------------------------------------
+    # -- shapes only (a layer's first input may be given: parallel branches) --------------------------
     def shapes(self, shapes: dict, inject: Injection | None = None) -> dict:
         """out_shape and n_params of every stage and of the whole, from input and parameter shapes."""
         q, previous = {}, None
@@ -100,7 +105,8 @@ class Chain:
                     if i < layer.required:
                         raise InputError(f"{key}: the shape of input {name} of {layer.name} is not given")
                     continue
-                full[name] = promote_shape(layer, name, tuple(value))
+                # Layer.prepare's promotion (and its message), on a zero-strided stand-in: no memory
+                full[name] = layer._promote(name, np.broadcast_to(np.int8(0), tuple(value))).shape
             layer.check_shapes(full)
             out_shape = tuple(layer.output_shape(full))
             q[stage.address("n_params")] = layer.n_params(full)
@@ -114,66 +120,45 @@ class Chain:
             q["out_shape"], q["n_params"] = previous, sum(q[s.address("n_params")] for s in self.stages)
         return q
 
-    # -- values ---------------------------------------------------------------------------------------
+    # -- values: one walk through gc.sequential ---------------------------------------------------------
     def run(self, data: dict, lr=None, inject: Injection | None = None) -> dict:
         """Every value quantity (out, grad_*, updated_*, loss) for the data; ``_arrays``/``_upstream`` per stage
         keep what a mistake's ``predict`` needs."""
+        out_shape = self.shapes({k: np.shape(v) for k, v in data.items()})[self.stages[-1].address("out_shape")]
         convert = (lambda a: np.asarray(a, dtype=np.float64)) if not self.exact else (lambda a: a)
-        q, arrays_of, previous = {}, [], None
+        inputs, without = [], []
         for k, stage in enumerate(self.stages):
-            inputs = [previous if (i == 0 and k > 0) else data.get(key)
-                      for i, key in enumerate(self.input_keys(k))]
-            while inputs and inputs[-1] is None:
-                inputs.pop()
-            inputs = [a if a is None else convert(a) if name in stage.layer.differentiable else _integers(a)
-                      for a, name in zip(inputs, stage.layer.inputs)]  # targets, indices stay integers
-            arrays, _, _ = stage.layer.prepare(inputs)
-            out = stage.layer.numpy_forward(*arrays.values())
-            if inject is not None and inject.stage == k and "out" in inject.prediction:
-                out = np.asarray(inject.prediction["out"])
-            q[stage.address("out")] = out
-            arrays_of.append(arrays)
-            previous = out
-        q["_arrays"] = arrays_of
-        if self.network:
-            q["out"] = previous
-        if np.size(previous) == 1:
-            q["loss"] = previous.reshape(())
+            for i, (name, key) in enumerate(zip(stage.layer.inputs, self.input_keys(k))):
+                if k > 0 and i == 0:  # the previous stage's output
+                    continue
+                if data.get(key) is None:
+                    without.append(f"{k}.{name}")
+                else:  # targets, indices stay integers
+                    inputs.append(convert(data[key]) if name in stage.layer.differentiable else _integers(data[key]))
         g = data.get("grad_out")
-        if g is None and np.size(previous) == 1:
-            g = np.ones_like(previous)
-        upstream = [None] * len(self.stages)
+        if g is None and int(np.prod(out_shape)) == 1:  # a scalar loss (or a single output): dL/dL = 1
+            g = np.ones(out_shape, dtype=object if self.exact else np.float64)
         if g is not None:
             g = convert(g)
-            if np.shape(g) != np.shape(previous):
-                if np.size(g) != np.size(previous):
-                    raise InputError(f"grad_out has shape {np.shape(g)}, but the output has shape {np.shape(previous)}")
-                g = np.reshape(g, np.shape(previous))
-            for k in reversed(range(len(self.stages))):
-                stage, arrays = self.stages[k], arrays_of[k]
-                upstream[k] = g
-                q[stage.address("grad_out")] = g
-                grads = stage.layer.numpy_backward(g, *arrays.values())
-                grads = dict(zip(arrays, grads))
-                if inject is not None and inject.stage == k:
-                    grads.update({n[5:]: v for n, v in inject.prediction.items() if n.startswith("grad_")})
-                for name, grad in grads.items():
-                    if grad is not None and name in stage.layer.differentiable:
-                        q[stage.address(f"grad_{name}")] = np.asarray(grad)
-                g = grads.get(stage.layer.inputs[0])
-                if g is None:
-                    break
-            if lr is not None:
-                step = SGDStep(lr if self.exact else float(lr))
-                for k, stage in enumerate(self.stages):
-                    params = {p: arrays_of[k][p] for p in stage.parameters if p in arrays_of[k]}
-                    grads = {f"grad_{p}": q[stage.address(f"grad_{p}")] for p in params
-                             if stage.address(f"grad_{p}") in q}
-                    if len(grads) != len(params):
-                        continue
-                    rule = inject.update if inject is not None and inject.update else step.step
-                    q.update({stage.address(n): v for n, v in rule({**params, **grads}).items()})
-        q["_upstream"] = upstream
+            if np.size(g) != int(np.prod(out_shape)):
+                raise InputError(f"grad_out has shape {np.shape(g)}, but the output has shape {out_shape}")
+            g = np.reshape(g, out_shape)
+        walk = Sequential([s.layer for s in self.stages], without=without).walk(
+            *inputs, grad_out=g, lr=None if lr is None else self.rate(lr),
+            override={inject.stage: inject.prediction} if inject is not None and inject.stage is not None else None,
+            update=inject.update if inject is not None else None)
+        q = {stage.address("out"): out for stage, out in zip(self.stages, walk.outputs)}
+        q["_arrays"], last = walk.inputs, walk.outputs[-1]
+        if self.network:
+            q["out"] = last
+        if np.size(last) == 1:
+            q["loss"] = last.reshape(())
+        q["_upstream"] = [None] * len(self.stages) if walk.grads is None else [s["grad_out"] for s in walk.grads]
+        for stage, grads in zip(self.stages, walk.grads or ()):
+            q.update({stage.address(n): np.asarray(v) for n, v in grads.items()})
+        for name, value in (walk.updated or {}).items():
+            k, p = name.split(".", 1)
+            q[self.stages[int(k)].address(f"updated_{p}")] = value
         return q
 
 
@@ -183,18 +168,6 @@ def _integers(a):
     if a.dtype == object and all(isinstance(v, int) for v in a.ravel()):
         return a.astype(np.int64)
     return a
-
-
-def promote_shape(layer: Layer, name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The full-rank shape of an input given in a single-channel (promotable) rank, as Layer.prepare does."""
-    rank = layer.ranks[name]
-    if rank is None and shape:  # any rank (elementwise layers, targets)
-        return shape
-    if len(shape) == rank:
-        return shape
-    if len(shape) == layer.promotable.get(name, -1):
-        return (1,) * (rank - len(shape)) + shape
-    raise InputError(f"{layer.name}: input {name} has shape {shape} ({len(shape)}-D); it must be {rank}-D")
 
 
 def align(expected: np.ndarray, given_shape: tuple[int, ...]) -> np.ndarray | None:
@@ -217,4 +190,4 @@ def strip_ones(shape) -> tuple[int, ...]:
     return shape
 
 
-__all__ = ["Chain", "Injection", "SGDStep", "Stage", "align", "promote_shape", "strip_ones"]
+__all__ = ["Chain", "Injection", "SGDStep", "Stage", "align", "strip_ones"]

@@ -1,8 +1,8 @@
 """Mistakes in the SGD step of a multi-layer exercise (grading only).
 
 They are catalogued under the pseudo-layer ``sgd`` (``gradcheck.grading.network.SGDStep``, params
-{"lr": η}) with kind "update": ``predict(step, arrays, None)`` gets each parameter and its gradient
-({"w": W, "grad_w": dL/dW, ...}) and returns the parameters after the mistaken step ({"updated_w": ...}).
+{"lr": η}) with kind "update": ``predict(step, arrays, None)`` gets a parameter and its gradient
+({"w": W, "grad_w": dL/dW}, one parameter at a time) and returns it after the mistaken step ({"updated_w": ...}).
 """
 from . import mistake
 
