@@ -25,6 +25,7 @@ from . import document
 from .derive import (FAMILIES, Derivation, Family, default_layer, family_of, generic_sections, generic_small_shapes,
                      register)
 from . import conv  # noqa: F401  (registers the conv1d/conv2d sections; a new family: one import line)
+from . import pool  # noqa: F401  (max_pool2d routing, avg_pool2d divisors)
 
 FORMATS = ("md", "html", "tex")
 

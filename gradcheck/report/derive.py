@@ -46,7 +46,11 @@ class Family:
     - ``output_size(d)``: blocks showing the output-size arithmetic with the numbers filled in;
     - ``sections(d)``: special sections (a convolution's collapse into the matrix identity, max-pool
       routing, the transposed convolution's adjoint relation), placed before the verification;
-    - ``examples``: extra parameter sets whose reports are committed in ``reports/``;
+    - ``examples``: extra reports committed in ``reports/``: ``(layer, params)`` at the default small
+      configuration, or ``(layer, params, {"inputs": [...], "grad_out": ..., "name": stem, "command": how to regenerate})``;
+    - ``replaces``: generic sections the family writes its own way, by name ("rule", "outputs",
+      "local_gradients", "chain_rule") — e.g. max pooling, whose SymPy rule is a sum of Piecewise terms, shows
+      O = max(…) and routed gradients; each replacement must still check its numbers against the oracle;
     - ``params``: the parameters of the default report (``gradcheck report max_pool2d``) for a layer that
       requires some (kernel_size, scale_factor).
     """
@@ -57,6 +61,7 @@ class Family:
     sections: Callable | None = None
     examples: list = field(default_factory=list)
     params: dict = field(default_factory=dict)
+    replaces: dict = field(default_factory=dict)
 
 
 FAMILIES: dict[str, Family] = {}
@@ -451,8 +456,10 @@ def _version(name):
 
 
 def generic_sections(d: Derivation) -> list:
-    blocks = rule_section(d) + output_size_section(d) + data_section(d) + outputs_section(d)
-    blocks += local_gradients_section(d) + chain_rule_section(d) + results_section(d)
+    own = d.family.replaces
+    blocks = own.get("rule", rule_section)(d) + output_size_section(d) + data_section(d)
+    blocks += own.get("outputs", outputs_section)(d) + own.get("local_gradients", local_gradients_section)(d)
+    blocks += own.get("chain_rule", chain_rule_section)(d) + results_section(d)
     if d.family.sections:
         blocks += d.family.sections(d)
     return blocks + verification_section(d)
