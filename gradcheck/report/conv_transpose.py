@@ -67,7 +67,8 @@ def _inner(a, b) -> sp.Expr:
 
 
 def _shown_inner(a, b):
-    return total(*[product(u, v) for u, v in zip(np.ravel(a), np.ravel(b))])
+    """Σ a·b written out, the products with a zero factor left out."""
+    return total(*[product(u, v) for u, v in zip(np.ravel(a), np.ravel(b)) if u != 0 and v != 0])
 
 
 def adjoint(d) -> list:
@@ -99,7 +100,7 @@ def adjoint(d) -> list:
                    "layer's output) and Y (the shape of its input):"),
               Display([[Pair(Apply(conv_name, Z, F), Y), Pair(Z, Apply(t_name, Y, F))]]),
               Para(f"— checked with SymPy for these shapes: both sides expand to the same {n_terms} products "
-                   "Z·Y·F. With Y = X and Z = dO, the report's data:"),
+                   "Z·Y·F. With Y = X and Z = dO, the report's data (products with a zero factor left out):"),
               Display([[Apply(conv_name, sp.Symbol(UPSTREAM), F), as_matrix(conv_g)],
                        [Pair(Apply(conv_name, sp.Symbol(UPSTREAM), F), X), _shown_inner(conv_g, x), left],
                        [Pair(sp.Symbol(UPSTREAM), Apply(t_name, X, F)), _shown_inner(g, out_no_bias), right]]),
@@ -146,16 +147,16 @@ def _forward_is_input_gradient(d, op, conv) -> list:
               Display([[Apply(rot, F), conv_report._matrix(sym["w_rotated"]), conv_report._matrix(num["w_rotated"])]]),
               Para("their correlation"
                    + (f", {conv_report._t(remainder)} rows/columns of zeros appended after (output_padding)"
-                      if any(remainder) else "") + ", and the padding p cropped "
-                   f"({conv_report._pads_text(pads)}):"),
-              Display([[Apply(corr, Apply(pad, Xt), Apply(rot, F)), conv_report._matrix(num["grad_x_padded"])],
-                       [Apply(crop, Apply(corr, Apply(pad, Xt), Apply(rot, F))), conv_report._matrix(num["grad_x"])]]),
+                      if any(remainder) else "") + (f", and the padding p cropped ({conv_report._pads_text(pads)}):"
+                                                    if any(map(any, pads)) else " (no padding to crop):")),
+              Display([[Apply(corr, Apply(pad, Xt), Apply(rot, F)), conv_report._matrix(num["grad_x_padded"])]] + (
+                  [[Apply(crop, Apply(corr, Apply(pad, Xt), Apply(rot, F))), conv_report._matrix(num["grad_x"])]]
+                  if any(map(any, pads)) else [])),
               Para(f"Side by side, {op[0]}'s input gradient (upstream gradient X) and this layer's output "
-                   f"(input X) — the same entries, checked with SymPy against every expanded output above"
+                   f"(input X) are the same matrix: on the symbols, each entry of the steps above is the expanded output "
+                   f"element derived before (checked with SymPy)"
                    + (" (the bias added after)" if "b" in d.inputs else "") + ". Z is the convolution's input:"),
-              Display([[Partial(L, sp.Symbol("Z")), sp.Symbol("O"),
-                        as_matrix(np.vectorize(d.ordered, otypes=[object])(bias(sym["grad_x"]))),
-                        as_matrix(d.forward_values)]]),
+              Display([[Partial(L, sp.Symbol("Z")), sp.Symbol("O"), as_matrix(d.forward_values)]]),
               _figure(d, sym, num)]
     return blocks
 

@@ -206,15 +206,16 @@ def max_chain_rule(d) -> list:
         local = [_local(selection, o, cell) for o in outs]
         numbers = sum((d.values[d.dO[o]] * g for o, g in zip(outs, local)), sp.Integer(0))
         assert numbers == value, f"chain-rule sum of {x_sym} disagrees with the sympy oracle"
+        routed = [product(d.values[d.dO[o]], g) if g != 1 else d.values[d.dO[o]] for o, g in zip(outs, local) if g]
         rows.append([Partial(L, x_sym), total(*[product(d.dO[o], Partial(d.O[o], x_sym)) for o in outs]),
-                     total(*[product(d.dO[o], g) for o, g in zip(outs, local)]),
-                     total(*[product(d.values[d.dO[o]], g) for o, g in zip(outs, local)]), value])
+                     total(*[product(d.dO[o], g) for o, g in zip(outs, local)])]
+                    + ([total(*routed)] if len(routed) > 1 or (routed and routed[0] != value) else []) + [value])
     loss = total(*[product(g, o) for g, o in zip(d.dO.ravel(), d.O.ravel())])
     blocks = [Heading(2, "Every gradient by the chain rule"),
               Para("Take L = Σ dO·O, whose gradient with respect to the output is the given dO:"),
               Display([[L, loss]]),
               Para("Each input element collects dO times its local gradient from every window that reads it — "
-                   "overlapping windows each contribute a term:"),
+                   "overlapping windows each contribute a term; then the numbers of the terms that are not 0:"),
               Heading(3, "Gradient with respect to X"), Display(rows)]
     if unread:
         blocks.append(Para(f"{len(unread)} element(s) lie in no window (the stride skips them): gradient 0."))
