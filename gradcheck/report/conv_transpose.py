@@ -50,7 +50,8 @@ def output_size(d) -> list:
         n, s, pad, dl, k, op = values
         result = (n - 1) * s - 2 * pad + dl * (k - 1) + op + 1
         assert result == d.out_shape[2 + axis], "output-size arithmetic disagrees with the layer's output_shape"
-        rows.append([sp.Symbol(f"{name}_out"), formula(*[sp.Symbol(t) for t in (name, "s", "p", "d", "k")] + [OUTPUT_PADDING]),
+        general = formula(*[sp.Symbol(t) for t in (name, "s", "p", "d", "k")] + [OUTPUT_PADDING])
+        rows.append([sp.Symbol(f"{name}_out"), general,
                      formula(*[sp.Integer(v) for v in values]), sp.Integer(result)])
     return [Para("Each input element places a d·(k − 1) + 1 long copy of the filter, s apart; the padding p is "
                  "cropped from both ends and output_padding added at the end. With kernel k = "
@@ -89,7 +90,8 @@ def adjoint(d) -> list:
     # the identity for all Z and Y: both sides the same bilinear polynomial (SymPy)
     z_sym, y_sym = display_array("Z", d.out_shape), display_array("Y", d.shapes["x"])
     t_of_y = layer.numpy_forward(y_sym, d.symbols["w"])
-    conv_z = conv.numpy_forward(z_sym, d.symbols["w"])[(slice(None),) * 2 + tuple(slice(0, n) for n in d.shapes["x"][2:])]
+    cut = (slice(None),) * 2 + tuple(slice(0, n) for n in d.shapes["x"][2:])
+    conv_z = conv.numpy_forward(z_sym, d.symbols["w"])[cut]
     assert sp.expand(_inner(conv_z, y_sym) - _inner(z_sym, t_of_y)) == 0, "the adjoint identity fails symbolically"
     n_terms = len(sp.Add.make_args(sp.expand(_inner(z_sym, t_of_y))))
     blocks = [Heading(2, "The adjoint relation"),
@@ -153,8 +155,8 @@ def _forward_is_input_gradient(d, op, conv) -> list:
                   [[Apply(crop, Apply(corr, Apply(pad, Xt), Apply(rot, F))), conv_report._matrix(num["grad_x"])]]
                   if any(map(any, pads)) else [])),
               Para(f"Side by side, {op[0]}'s input gradient (upstream gradient X) and this layer's output "
-                   f"(input X) are the same matrix: on the symbols, each entry of the steps above is the expanded output "
-                   f"element derived before (checked with SymPy)"
+                   f"(input X) are the same matrix: on the symbols, each entry of the steps above is the expanded "
+                   f"output element derived before (checked with SymPy)"
                    + (" (the bias added after)" if "b" in d.inputs else "") + ". Z is the convolution's input:"),
               Display([[Partial(L, sp.Symbol("Z")), sp.Symbol("O"), as_matrix(d.forward_values)]]),
               _figure(d, sym, num)]

@@ -47,7 +47,8 @@ class Family:
     - ``sections(d)``: special sections (a convolution's collapse into the matrix identity, max-pool
       routing, the transposed convolution's adjoint relation), placed before the verification;
     - ``examples``: extra reports committed in ``reports/``: ``(layer, params)`` at the default small
-      configuration, or ``(layer, params, {"inputs": [...], "grad_out": ..., "name": stem, "command": how to regenerate})``;
+      configuration, or ``(layer, params, data)`` with given data, ``data`` = {"inputs": [...], "grad_out": ...,
+      "name": the file stem, "command": how to regenerate it};
     - ``replaces``: generic sections the family writes its own way, by name ("rule", "outputs",
       "local_gradients", "chain_rule") — e.g. max pooling, whose SymPy rule is a sum of Piecewise terms, shows
       O = max(…) and routed gradients; each replacement must still check its numbers against the oracle;

@@ -30,7 +30,10 @@ MAX = Name(r"\max", "max")
 def small_shapes(layer, size=None):
     """One image, one channel, 4×4 — 5×5 under ceil_mode, so a last window runs past the input — (or ``size``;
     one side: square)."""
-    sides = ((5, 5) if layer.params["ceil_mode"] else (4, 4)) if size is None else (tuple(size) * 2 if len(size) == 1 else tuple(size))
+    if size is None:
+        sides = (5, 5) if layer.params["ceil_mode"] else (4, 4)
+    else:
+        sides = tuple(size) * 2 if len(size) == 1 else tuple(size)
     if len(sides) != 2:
         from ..errors import ConfigError
         raise ConfigError(f"size {'x'.join(map(str, reversed(size)))} does not fit {layer.name}: give WxH, e.g. 5x5")
@@ -63,13 +66,17 @@ def output_size(d) -> list:
     padding = p["padding"]
     pads_text = (f"padding {padding!r}, which resolves to " if isinstance(padding, str) else "padding ") + \
         _pads_text(pads)
-    blocks = [Para(f"torch's rule: a window covers d·(k − 1) + 1 input positions{'' if dilated else ' (d = 1: average pooling has no dilation)'}, starts every "
-                   f"s positions, and {'under ceil_mode the division rounds up (the + s − 1)' if ceil else 'the last one must end inside the padded input (the division rounds down)'}. "
+    no_dilation = "" if dilated else " (d = 1: average pooling has no dilation)"
+    rounding = ("under ceil_mode the division rounds up (the + s − 1)" if ceil else
+                "the last one must end inside the padded input (the division rounds down)")
+    blocks = [Para(f"torch's rule: a window covers d·(k − 1) + 1 input positions{no_dilation}, starts every "
+                   f"s positions, and {rounding}. "
                    f"With kernel k = {p['kernel_size']}, stride s = {p['stride']}"
                    + f", dilation d = {layer.dilation} and {pads_text}:"),
               Display(rows)]
     for name, before, start in dropped:
-        blocks.append(Para(f"Along {name} that gives {before} windows, but the last would start at position {start + 1} "
+        blocks.append(Para(f"Along {name} that gives {before} windows, but the last would start at position "
+                           f"{start + 1} "
                            f"(1-based), in the right padding: torch drops it, so {name}_out = {before - 1}."))
     if ceil:
         blocks.append(Para("Under ceil_mode the last window may run past the input (and its padding): the part "
@@ -361,6 +368,7 @@ AVG_POOL = register(Family(small_shapes=small_shapes, output_size=output_size, s
                            examples=[("avg_pool2d", {"kernel_size": 2, "stride": 2},
                                       {"inputs": [LECTURE_AVG_X], "grad_out": LECTURE_AVG_G,
                                        "name": "avg_pool2d-lecture",
-                                       "command": "gradcheck report --all (the lecture example of gradcheck/report/pool.py)"}),
+                                       "command": "gradcheck report --all (the lecture example of "
+                                                  "gradcheck/report/pool.py)"}),
                                      ("avg_pool2d", {"kernel_size": 2, "stride": 2, "ceil_mode": True})]),
                     "avg_pool2d")
