@@ -156,7 +156,9 @@ class Latex(LatexPrinter):
         return rf"\left\langle {self._print(expr.args[0])}, {self._print(expr.args[1])} \right\rangle"
 
     def _print_Indexed(self, expr):
-        return f"{self._print(expr.base.label)}_{{{','.join(self._print(i) for i in expr.indices)}}}"
+        base = self._print(expr.base.label)
+        base = f"{{{base}}}" if "_" in base else base  # w_{pointwise}_{o,k}: a double subscript without braces
+        return f"{base}_{{{','.join(self._print(i) for i in expr.indices)}}}"
 
     def _print_Sum(self, expr):
         sums = "".join(rf"\sum_{{{self._print(v)}={self._print(lo)}}}^{{{self._print(hi)}}} "
