@@ -52,8 +52,9 @@ def _draw(ax, panel: Panel):
         for c in range(cols):
             color = HIGHLIGHT if hi[r, c] else SHADE if sh[r, c] else CELL
             ax.add_patch(_rect(c, rows - 1 - r, color))
-            ax.text(c + 0.5, rows - 1 - r + 0.45, number_text(values[r, c]), ha="center", va="center",
-                    fontsize=11)
+            text = number_text(values[r, c])
+            ax.text(c + 0.5, rows - 1 - r + 0.45, text, ha="center", va="center",
+                    fontsize=min(11, 11 * 5.5 / len(text)))  # 0.53125 still fits its cell
             if names is not None and names[r, c]:
                 ax.text(c + 0.06, rows - 1 - r + 0.9, names[r, c], ha="left", va="top", fontsize=6.5,
                         color="#555555")

@@ -306,6 +306,9 @@ def divisors(d) -> list:
     windows = _windows(d)
     if p["divisor_override"] is not None:
         why = f"divisor_override = {p['divisor_override']} replaces the window size for every window."
+    elif not any(map(any, layer.pads(size))) and (divisor == np.prod(p["kernel_size"])).all():
+        why = (f"No padding, and no window runs past the input: every divisor is the whole window, "
+               f"{p['kernel_size'][0]} × {p['kernel_size'][1]} (count_include_pad makes no difference here).")
     elif p["count_include_pad"]:
         why = ("count_include_pad=True: each window is counted with its padding, clipped to the padded input "
                "[−p, S + p) (a ceil_mode window running past it counts only what it covers).")
