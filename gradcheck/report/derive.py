@@ -53,7 +53,7 @@ class Family:
       "local_gradients", "chain_rule") — e.g. max pooling, whose SymPy rule is a sum of Piecewise terms, shows
       O = max(…) and routed gradients; each replacement must still check its numbers against the oracle;
     - ``params``: the parameters of the default report (``gradcheck report max_pool2d``) for a layer that
-      requires some (kernel_size, scale_factor).
+      requires some (kernel_size) or whose own defaults teach little (conv_transpose2d: stride 2).
     """
 
     names: dict = field(default_factory=dict)
