@@ -267,3 +267,122 @@ def test_piecewise_layer_without_a_family_gets_a_generic_report():
     md = report(relu).markdown()
     assert "x (1, 1, 4)" in md and "Every gradient by the chain rule" in md and "OK: 3 oracles agree" in md
     assert r"\begin{cases}" in md  # the piecewise rule, printed by SymPy
+
+
+# -- pooling and transposed convolution --------------------------------------------------------------------
+LECTURE_MAX_X = [[12, 20, 30, 0], [8, 12, 2, 0], [34, 70, 37, 4], [112, 100, 25, 12]]   # lecture-facts §5
+LECTURE_AVG_X = [[1, 5, 3, 7], [7, 3, 9, 2], [3, 5, 8, 4], [8, 7, 3, 5]]
+LECTURE_AVG_DP = [["3/2", "17/8"], ["19/8", "2"]]  # dL/dP of L = mean((P − 1)²)
+
+
+def _fractions(rows):
+    from fractions import Fraction
+    return [[Fraction(v) for v in row] for row in rows]
+
+
+def test_max_pool_routes_each_dO_to_its_window_maximum():
+    md = report("max_pool2d", LECTURE_MAX_X, grad_out=[[1, 2], [3, 4]], kernel_size=2, stride=2).markdown()
+    assert "Max-pool routing" in md and "piecewise" not in md.lower().replace("piecewise terms", "")
+    assert r"O_{11} &= \max\left(X_{11}, X_{12}, X_{21}, X_{22}\right) = \max\left(12, 20, 8, 12\right) = 20" in md
+    for routed in [r"\frac{\partial L}{\partial X_{12}} &= dO_{11} = 1",
+                   r"\frac{\partial L}{\partial X_{41}} &= dO_{21} = 3",
+                   r"\frac{\partial L}{\partial X_{33}} &= dO_{22} = 4"]:
+        assert routed in md
+    assert "Every other element (12 of 16) is selected by no window" in md
+
+
+def test_overlapping_windows_add_their_routed_gradients():
+    # kernel 2, stride 1: the centre is the maximum of all four windows, so it collects all four dO
+    md = report("max_pool2d", [[0, 0, 0], [0, 5, 0], [0, 0, 0]], grad_out=[[1, 2], [3, 4]], kernel_size=2,
+                stride=1).markdown()
+    assert (r"\frac{\partial L}{\partial X_{22}} &= dO_{11} + dO_{12} + dO_{21} + dO_{22} = 1 + 2 + 3 + 4 = 10") in md
+    assert r"(here $X_{22}$)" in md
+
+
+@pytest.mark.parametrize("ties, shown", [
+    ("first", r"\frac{\partial L}{\partial X_{11}} &= dO = 3"),
+    ("split", r"\frac{\partial L}{\partial X_{11}} &= \frac{dO}{2} = \frac{3}{2} = 1.5")])
+def test_a_tie_follows_the_layers_convention(ties, shown):
+    r = report("max_pool2d", [[1, 1], [0, 0]], grad_out=[[3]], kernel_size=2, ties=ties)
+    md = r.markdown()
+    assert "a tie — the maximum 1 is at $X_{11}$ and $X_{12}$" in md and shown in md
+    assert (r"\frac{\partial L}{\partial X_{12}} &= \frac{dO}{2}" in md) == (ties == "split")
+    assert "routing" in [f.stem for f in r.figures()]
+
+
+def test_routing_figure_draws_an_arrow_per_output():
+    fig = next(f for f in report("max_pool2d").figures() if f.stem == "routing")
+    assert fig.svg.count('id="patch_') > 0 and fig.svg.count("stroke: #1f5fa8") >= 9  # 3×3 outputs, one arrow each
+
+
+def test_lecture_average_pool_divisors_and_gradient():
+    md = report("avg_pool2d", LECTURE_AVG_X, grad_out=_fractions(LECTURE_AVG_DP), kernel_size=2, stride=2).markdown()
+    assert "Average-pool divisors" in md and r"D_{11} &= 2 \cdot 2 = 4" in md
+    assert r"\frac{\partial L}{\partial X_{13}} &= \frac{dO_{12}}{4} = \frac{2.125}{4} = 0.53125" in md
+    # lecture-facts §5: the pooled output and dL/dX
+    for element, pooled in [("11", "4"), ("12", "5.25"), ("21", "5.75"), ("22", "5")]:
+        assert re.search(re.escape(f"O_{{{element}}} &= ") + rf"[^\n]* = {re.escape(pooled)}( \\\\)?\n", md), element
+    assert (r"\frac{\partial L}{\partial X} &= \left[\begin{matrix}0.375 & 0.375 & 0.53125 & 0.53125\\"
+            r"0.375 & 0.375 & 0.53125 & 0.53125\\0.59375 & 0.59375 & 0.5 & 0.5\\0.59375 & 0.59375 & 0.5 & 0.5"
+            r"\end{matrix}\right]") in md
+
+
+def test_ceil_mode_clips_the_last_windows_divisor():
+    md = report("avg_pool2d", kernel_size=2, stride=2, ceil_mode=True).markdown()  # 5×5: a 1-wide last window
+    assert r"\left\lfloor{\frac{5 + 0 + 0 - 1 \cdot \left(2 - 1\right) - 1 + 2 - 1}{2}}\right\rfloor + 1" in md
+    assert r"D_{13} &= 2 \cdot 1 = 2" in md and r"D_{33} &= 1 \cdot 1 = 1" in md
+
+
+def test_pooling_layers_get_a_default_report_without_kernel_size(tmp_path):
+    assert cli.main(["report", "max_pool2d", "--format", "md", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "max_pool2d.md").read_text()
+    assert "max_pool2d(kernel_size=2, stride=1," in md and "regenerate: gradcheck report max_pool2d" in md
+
+
+TRANSPOSED_X, TRANSPOSED_W = [[1, -1], [2, 0]], [[1, 2, 3], [4, 5, 6], [7, 8, 9]]   # cases/transposed.toml
+TRANSPOSED_OUT = [[1, 2, 2, -2, -3], [4, 5, 2, -5, -6], [9, 12, 8, -8, -9], [8, 10, 12, 0, 0], [14, 16, 18, 0, 0]]
+
+
+def test_transposed_report_shows_the_adjoint_and_the_conv_input_gradient():
+    md = report("conv_transpose2d", TRANSPOSED_X, TRANSPOSED_W, stride=2).markdown()
+    # lecture-facts §6: 3×3, stride 2 on a 2×2 input gives 5×5
+    assert (r"H_{out} &= \left(H - 1\right) \cdot s - 2 \cdot p + d \cdot \left(k - 1\right) + "
+            r"\mathit{output\_padding} + 1 = \left(2 - 1\right) \cdot 2 - 2 \cdot 0 + 1 \cdot \left(3 - 1\right) "
+            r"+ 0 + 1 = 5") in md
+    order = ["The adjoint relation", r"\left\langle \operatorname{conv2d}\left(Z, F\right), Y \right\rangle &= "
+             r"\left\langle Z, \operatorname{conv\_transpose2d}\left(Y, F\right) \right\rangle",
+             "The forward pass is conv2d's input gradient", r"\tilde{X} &=", r"\operatorname{rot180}\left(F\right) &=",
+             r"\frac{\partial L}{\partial Z} &= O = "]
+    positions = [md.find(s) for s in order]
+    assert -1 not in positions and positions == sorted(positions), dict(zip(order, positions))
+    inner = r"\\left\\langle (?:dO|\\operatorname\{conv2d\}\\left\(dO, F\\right\)), "
+    sides = re.findall(inner + r".*? = (-?[\d.]+)(?: \\\\)?\n", md)
+    assert len(sides) == 2 and sides[0] == sides[1]
+    out = r"\\".join(" & ".join(str(v) for v in row) for row in TRANSPOSED_OUT)
+    assert out in md  # the case file's hand-worked answer, as the cropped full correlation and as O
+
+
+def test_transposed_output_padding_appends_zeros_before_the_crop():
+    md = report("conv_transpose2d", stride=2, padding=1, output_padding=1).markdown()
+    assert "(1, 1) rows/columns of zeros appended after (output_padding)" in md and "cropped (1 on every side)" in md
+
+
+@pytest.mark.skipif(not _chromium(), reason="chromium is not installed (Debian: apt-get install chromium); "
+                                            ".ci/run installs it")
+def test_headless_chromium_renders_the_max_pool_report(tmp_path):
+    assert cli.main(["report", "max_pool2d", "--format", "html", "--out", str(tmp_path)]) == 0
+    page = (tmp_path / "max_pool2d.html").as_uri()
+    dom = _chromium_run(tmp_path, "--dump-dom", page).stdout
+    assert dom.count("<math") >= 15 and dom.count("<mfrac") > 20 and dom.count("<svg") == 2
+    assert "Max-pool routing" in dom
+    text = re.sub(r"<[^>]+>", " ", dom)
+    assert "$$" not in text and "\\frac" not in text and "piecewise(" not in text.lower()
+    shot = tmp_path / "page.png"
+    _chromium_run(tmp_path, f"--screenshot={shot}", "--window-size=1000,3000", page)
+    from PIL import Image
+
+    import numpy as np
+
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    inked = int((pixels < 128).any(axis=1).sum())
+    assert inked > 1000, f"the screenshot is nearly blank: {inked} of 3000 rows hold dark pixels"

@@ -22,8 +22,11 @@ from ..errors import ConfigError
 from ..layers import layer as make_layer
 from ..layers._params import fmt
 from . import document
-from .derive import FAMILIES, Derivation, Family, family_of, generic_sections, generic_small_shapes, register
+from .derive import (FAMILIES, Derivation, Family, default_layer, family_of, generic_sections, generic_small_shapes,
+                     register)
 from . import conv  # noqa: F401  (registers the conv1d/conv2d sections; a new family: one import line)
+from . import pool  # noqa: F401  (max_pool2d routing, avg_pool2d divisors)
+from . import conv_transpose  # noqa: F401  (the adjoint relation)
 
 FORMATS = ("md", "html", "tex")
 
@@ -93,7 +96,7 @@ def parse_size(size) -> tuple[int, ...] | None:
 def _stem(layer, size, seed, name=None) -> str:
     if name:
         return name
-    defaults = type(layer)().params
+    defaults = default_layer(type(layer)).params
     parts = [layer.name] + [f"{k}{fmt(v).strip(chr(39)).replace(', ', 'x').strip('()')}"
                             for k, v in layer.params.items() if v != defaults.get(k)]
     if size is not None:
@@ -111,7 +114,8 @@ def report(layer, *inputs, grad_out=None, size="small", seed: int = 0, name: str
     layer's default small configuration (or spatial ``size``, e.g. '5x5') with integers in [-3, 3] drawn
     from ``seed``. ``name``: the file stem; ``command``: how to regenerate it (printed in the report).
     """
-    layer = make_layer(layer, **params)
+    layer = default_layer(layer) if isinstance(layer, str) and not params and not inputs else \
+        make_layer(layer, **params)
     family = family_of(layer)
     rng = np.random.default_rng(seed)
     sides = parse_size(size)
@@ -131,7 +135,7 @@ def report(layer, *inputs, grad_out=None, size="small", seed: int = 0, name: str
     stem = _stem(layer, sides if not inputs else None, seed if not inputs else 0, name)
     if command is None:
         held = " ".join(f"--{k} {fmt(v).strip(chr(39)).replace(', ', ',').strip('()')}"
-                        for k, v in layer.params.items() if v != type(layer)().params.get(k))
+                        for k, v in layer.params.items() if v != default_layer(type(layer)).params.get(k))
         command = " ".join(p for p in ["gradcheck report", layer.name, held,
                                        f"--size {size}" if sides else "", f"--seed {seed}" if seed else ""] if p)
     d = Derivation(layer, shapes, arrays, g, origin=origin, command=command, seed=seed_shown)

@@ -83,9 +83,11 @@ def _all(args, formats):
         written += report(name).write(out, formats)
     examples = []
     for family in dict.fromkeys(FAMILIES.values()):  # each family once
-        examples += [(n, p) for n, p in family.examples if n in layers() and (n, p) not in examples]
-    for name, params in examples:
-        written += report(name, **params).write(out, formats)
+        examples += [e for e in family.examples if e[0] in layers() and e not in examples]
+    for name, params, *data in examples:  # data: {"inputs", "grad_out", "name", "command"}
+        given = data[0] if data else {}
+        written += report(name, *given.get("inputs", ()), grad_out=given.get("grad_out"), name=given.get("name"),
+                          command=given.get("command"), **params).write(out, formats)
     cases = Path(args.cases)
     for path in sorted(cases.glob("*.toml")) if cases.is_dir() else []:
         written += _case_reports(path, out / path.stem, formats, command_path=path.as_posix())

@@ -46,7 +46,14 @@ class Family:
     - ``output_size(d)``: blocks showing the output-size arithmetic with the numbers filled in;
     - ``sections(d)``: special sections (a convolution's collapse into the matrix identity, max-pool
       routing, the transposed convolution's adjoint relation), placed before the verification;
-    - ``examples``: extra parameter sets whose reports are committed in ``reports/``.
+    - ``examples``: extra reports committed in ``reports/``: ``(layer, params)`` at the default small
+      configuration, or ``(layer, params, data)`` with given data, ``data`` = {"inputs": [...], "grad_out": ...,
+      "name": the file stem, "command": how to regenerate it};
+    - ``replaces``: generic sections the family writes its own way, by name ("rule", "outputs",
+      "local_gradients", "chain_rule") — e.g. max pooling, whose SymPy rule is a sum of Piecewise terms, shows
+      O = max(…) and routed gradients; each replacement must still check its numbers against the oracle;
+    - ``params``: the parameters of the default report (``gradcheck report max_pool2d``) for a layer that
+      requires some (kernel_size) or whose own defaults teach little (conv_transpose2d: stride 2).
     """
 
     names: dict = field(default_factory=dict)
@@ -54,6 +61,8 @@ class Family:
     output_size: Callable | None = None
     sections: Callable | None = None
     examples: list = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+    replaces: dict = field(default_factory=dict)
 
 
 FAMILIES: dict[str, Family] = {}
@@ -69,9 +78,34 @@ def family_of(layer: Layer) -> Family:
     return FAMILIES.get(layer.name, Family())
 
 
+def default_layer(layer) -> Layer:
+    """The layer (a registered name or a Layer class) a report shows when no parameters are given: its
+    defaults; for a layer that requires parameters, its family's ``params``, else those of the smallest
+    configuration its strategy shrinks to."""
+    from ..layers import REGISTRY
+
+    cls = REGISTRY[layer] if isinstance(layer, str) and layer in REGISTRY else layer
+    if isinstance(layer, str) and cls is layer:
+        from ..layers import layer as make_layer
+        return make_layer(layer)  # the registry's error for an unknown name
+    family = FAMILIES.get(cls.name)
+    if family and family.params:
+        return cls(**family.params)
+    try:
+        return cls()
+    except ConfigError:
+        return smallest_config(cls, {})[0]
+
+
 def generic_small_shapes(layer: Layer, size=None) -> dict:
     """The smallest configuration the layer's own Hypothesis strategy shrinks to with ≥ 4 outputs
     (and the given spatial sides): deterministic, since shrinking ends at a canonical minimum."""
+    return smallest_config(type(layer), layer.params, size, key=layer.key)[1]
+
+
+def smallest_config(cls, params: dict, size=None, key=None) -> tuple:
+    """(layer, shapes): the canonical minimum of ``cls.configs(**params)`` with ≥ 4 outputs (a loss: ≥ 4
+    inputs), at most 24 inputs, and the given spatial sides."""
     from hypothesis import HealthCheck, find, settings
 
     def fits(outputs):
@@ -80,17 +114,17 @@ def generic_small_shapes(layer: Layer, size=None) -> dict:
             first = shapes[lay.inputs[0]]
             n_in = sum(int(np.prod(s)) for k, s in shapes.items() if k in lay.differentiable)
             n_out = int(np.prod(lay.output_shape(shapes)))
-            return (lay.key == layer.key and n_in <= 24 and (4 <= n_out <= 36 if outputs else 4 <= n_in)
+            return ((key is None or lay.key == key) and n_in <= 24 and (4 <= n_out <= 36 if outputs else 4 <= n_in)
                     and (size is None or tuple(first[-len(size):]) == tuple(size)))
         return check
     for outputs in (True, False):  # at least 4 outputs; a loss (one output): at least 4 inputs
         try:
-            _, shapes = find(type(layer).configs(**layer.params), fits(outputs), settings=settings(
+            return find(cls.configs(**params), fits(outputs), settings=settings(
                 database=None, max_examples=500, derandomize=True, suppress_health_check=list(HealthCheck)))
-            return shapes
         except Exception:
             continue
-    raise ConfigError(f"found no small configuration of {layer!r}" + (f" with size {size}" if size else "")
+    shown = cls(**params) if params else cls.name
+    raise ConfigError(f"found no small configuration of {shown!r}" + (f" with size {size}" if size else "")
                       + "; give another --size")
 
 
@@ -423,8 +457,10 @@ def _version(name):
 
 
 def generic_sections(d: Derivation) -> list:
-    blocks = rule_section(d) + output_size_section(d) + data_section(d) + outputs_section(d)
-    blocks += local_gradients_section(d) + chain_rule_section(d) + results_section(d)
+    own = d.family.replaces
+    blocks = own.get("rule", rule_section)(d) + output_size_section(d) + data_section(d)
+    blocks += own.get("outputs", outputs_section)(d) + own.get("local_gradients", local_gradients_section)(d)
+    blocks += own.get("chain_rule", chain_rule_section)(d) + results_section(d)
     if d.family.sections:
         blocks += d.family.sections(d)
     return blocks + verification_section(d)

@@ -179,7 +179,8 @@ _TEX_TEXT = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#":
              "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
              "×": r"$\times$", "−": "-", "∂": r"$\partial$", "·": r"$\cdot$", "≤": r"$\le$", "→": r"$\to$",
              "…": r"\dots{}", "—": "---", "–": "--", "°": r"$^\circ$", "⌊": r"$\lfloor$", "⌋": r"$\rfloor$",
-             "⋆": r"$\star$", "Σ": r"$\Sigma$", "≠": r"$\neq$", "✓": "OK", "’": "'"}
+             "⋆": r"$\star$", "Σ": r"$\Sigma$", "≠": r"$\neq$", "✓": "OK", "’": "'",
+             "ᵀ": r"$^\top$", "⟨": r"$\langle$", "⟩": r"$\rangle$", "∞": r"$\infty$", "≥": r"$\ge$"}
 
 
 def tex_escape(text: str) -> str:

@@ -52,8 +52,9 @@ def _draw(ax, panel: Panel):
         for c in range(cols):
             color = HIGHLIGHT if hi[r, c] else SHADE if sh[r, c] else CELL
             ax.add_patch(_rect(c, rows - 1 - r, color))
-            ax.text(c + 0.5, rows - 1 - r + 0.45, number_text(values[r, c]), ha="center", va="center",
-                    fontsize=11)
+            text = number_text(values[r, c])
+            ax.text(c + 0.5, rows - 1 - r + 0.45, text, ha="center", va="center",
+                    fontsize=min(11, 11 * 5.5 / len(text)))  # 0.53125 still fits its cell
             if names is not None and names[r, c]:
                 ax.text(c + 0.06, rows - 1 - r + 0.9, names[r, c], ha="left", va="top", fontsize=6.5,
                         color="#555555")
@@ -70,8 +71,24 @@ def _rect(x, y, color):
     return Rectangle((x, y), 1, 1, facecolor=color, edgecolor="#333333", linewidth=0.8)
 
 
-def grids(stem: str, caption: str, panels: list[Panel]) -> Figure:
-    """Panels side by side, widths in proportion to their columns; an SVG and a PDF rendering."""
+def _arrow(axes, panels, start, end):
+    from matplotlib.patches import ConnectionPatch
+
+    def point(panel, cell, dx, dy):
+        rows = _as_2d(panels[panel].values).shape[0]
+        return cell[1] + dx, rows - 1 - cell[0] + dy
+    (pa, ca), (pb, cb) = start, end
+    # from the lower left of the first cell (clear of its number) to the centre of the second
+    return ConnectionPatch(point(pa, ca, 0.18, 0.2), point(pb, cb, 0.5, 0.5), "data", "data", axesA=axes[pa],
+                           axesB=axes[pb], arrowstyle="-|>", color="#1f5fa8", alpha=0.75, linewidth=0.9,
+                           mutation_scale=9, connectionstyle="arc3,rad=0.12", shrinkA=0, shrinkB=7)
+
+
+def grids(stem: str, caption: str, panels: list[Panel], arrows=()) -> Figure:
+    """Panels side by side, widths in proportion to their columns; an SVG and a PDF rendering.
+
+    ``arrows``: ((panel, (row, col)), (panel, (row, col))) pairs, an arrow from the first cell to the second
+    (e.g. from each max-pool output to the input element it selected)."""
     import matplotlib
     from matplotlib.backends.backend_pdf import FigureCanvasPdf
     from matplotlib.backends.backend_svg import FigureCanvasSVG
@@ -86,6 +103,8 @@ def grids(stem: str, caption: str, panels: list[Panel]) -> Figure:
         axes = fig.subplots(1, len(panels), width_ratios=[w + 1 for w in widths], squeeze=False)[0]
         for ax, panel in zip(axes, panels):
             _draw(ax, panel)
+        for start, end in arrows:
+            fig.add_artist(_arrow(axes, panels, start, end))
         fig.subplots_adjust(left=0.02, right=0.98, bottom=0.03, top=0.85, wspace=0.25)
         svg, pdf = io.BytesIO(), io.BytesIO()
         FigureCanvasSVG(fig).print_svg(svg, metadata={"Date": None, "Creator": None})

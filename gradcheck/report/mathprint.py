@@ -76,6 +76,15 @@ class Apply(sp.Expr):
         return sp.Expr.__new__(cls, name, *map(sp.sympify, args))
 
 
+class Pair(sp.Expr):
+    """The inner product ⟨a, b⟩, printed only."""
+
+    is_commutative = True
+
+    def __new__(cls, a, b):
+        return sp.Expr.__new__(cls, sp.sympify(a), sp.sympify(b))
+
+
 def product(*factors) -> sp.Expr:
     """Factors multiplied, printed in the order given: product(dO11, F22) -> dO11·F22."""
     return sp.sympify(factors[0]) if len(factors) == 1 else Factors(*factors)
@@ -143,8 +152,13 @@ class Latex(LatexPrinter):
         name, *args = expr.args
         return rf"{self._print(name)}\left({', '.join(self._print(a) for a in args)}\right)"
 
+    def _print_Pair(self, expr):
+        return rf"\left\langle {self._print(expr.args[0])}, {self._print(expr.args[1])} \right\rangle"
+
     def _print_Indexed(self, expr):
-        return f"{self._print(expr.base.label)}_{{{','.join(self._print(i) for i in expr.indices)}}}"
+        base = self._print(expr.base.label)
+        base = f"{{{base}}}" if "_" in base else base  # w_{pointwise}_{o,k}: a double subscript without braces
+        return f"{base}_{{{','.join(self._print(i) for i in expr.indices)}}}"
 
     def _print_Sum(self, expr):
         sums = "".join(rf"\sum_{{{self._print(v)}={self._print(lo)}}}^{{{self._print(hi)}}} "
@@ -223,6 +237,10 @@ class MathML(MathMLPresentationPrinter):
             row.appendChild(self._print(arg))
         row.appendChild(self._el("mo", text=")"))
         return row
+
+    def _print_Pair(self, expr):
+        return self._el("mrow", self._el("mo", text="\u27e8"), self._print(expr.args[0]), self._el("mo", text=","),
+                        self._print(expr.args[1]), self._el("mo", text="\u27e9"))
 
     def _print_Indexed(self, expr):
         indices = self._el("mrow")
