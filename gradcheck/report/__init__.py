@@ -27,6 +27,7 @@ from .derive import (FAMILIES, Derivation, Family, default_layer, family_of, gen
 from . import conv  # noqa: F401  (registers the conv1d/conv2d sections; a new family: one import line)
 from . import pool  # noqa: F401  (max_pool2d routing, avg_pool2d divisors)
 from . import conv_transpose  # noqa: F401  (the adjoint relation)
+from . import resample  # noqa: F401  (unpooling and upsampling at ×2)
 
 FORMATS = ("md", "html", "tex")
 
