@@ -6,8 +6,11 @@
     gradcheck verify --all [--examples N]
     gradcheck sweep conv2d --max-side 5 [--jobs J] [--results FILE] [--backward module:function]
     gradcheck report conv2d [--stride 2 --padding 1] [--size small|WxH] [--format md|html|tex] [--out DIR]
+    gradcheck grade CASES.toml [--answers STUDENT.toml] [--json | --format gradescope] [--expected]
+    gradcheck exercise new conv2d [--stride 2 ...] [--seed S]
 
-``verify`` draws configurations with Hypothesis (layer parameters given as ``--name value`` are held), runs
+``report`` lives in ``gradcheck/report/cli.py``, ``grade`` and ``exercise`` in ``gradcheck/grading/cli.py``:
+each adds its subparser and sets ``run``. ``verify`` draws configurations with Hypothesis (layer parameters given as ``--name value`` are held), runs
 the oracles on each, prints a summary, and exits 0 only if they all agree; on a disagreement it prints
 the minimal counterexample Hypothesis shrank it to. Bad arguments give a one-line error and exit 2.
 """
