@@ -69,3 +69,46 @@ def test_forward_and_output_shape_agree(name, data):
 def test_verifying_leaves_jax_in_its_default_32_bit_mode(name, data):
     _verify(data.draw(examples(name)))
     assert jnp.asarray(np.ones(1)).dtype == jnp.float32
+
+
+# One table of bad parameters across the registry (layer-specific corners live in the family test files):
+# each raises ConfigError naming the parameter, its value and what is allowed.
+BAD_PARAMETERS = [
+    ("conv2d", {"stride": 0}, None, r"stride=0 is not allowed: stride must be an int or a tuple of 2 ints >= 1"),
+    ("conv2d", {}, {"x": (1, 1, 2, 2), "w": (1, 1, 3, 3)}, r"kernel size 3 .* larger than the padded input \(2 \+ 0"),
+    ("conv1d", {"dilation": 0}, None, r"dilation=0 is not allowed: dilation must be an int >= 1"),
+    ("conv_transpose2d", {"stride": 2, "output_padding": 2}, None,
+     r"output_padding=2 is not allowed: output_padding must be in 0..1 \(smaller than stride 2 or dilation 1\)"),
+    ("conv_transpose1d", {"padding": "same"}, None, r"padding='same' is not allowed: .* ints >= 0"),
+    ("separable_conv2d", {"padding": -1}, None, r"padding=-1 is not allowed"),
+    ("max_pool2d", {"kernel_size": 2, "padding": 2}, None, r"padding=2 is not allowed .* at most half the kernel"),
+    ("max_pool2d", {"kernel_size": 3}, {"x": (1, 1, 2, 2)}, r"kernel size 3 .* larger than the padded input"),
+    ("max_pool2d", {"kernel_size": 2, "ties": "last"}, None, r"ties='last' is not allowed: ties must be 'first'"),
+    ("avg_pool2d", {"kernel_size": 2, "divisor_override": 0}, None, r"divisor_override=0 is not allowed"),
+    ("avg_pool2d", {"kernel_size": 3, "padding": "same", "count_include_pad": True}, None,
+     r"count_include_pad=True is not allowed with padding='same'"),
+    ("max_unpool2d", {"kernel_size": 0}, None, r"kernel_size=0 is not allowed"),
+    ("upsample_nearest2d", {"scale_factor": 0}, None, r"scale_factor=0 is not allowed"),
+    ("upsample_zeros2d", {"scale_factor": 1.5}, None, r"scale_factor=1.5 is not allowed"),
+    ("linear", {"bias": True}, None, r"linear has no parameter 'bias'"),
+    ("flatten", {"start_dim": 1.5}, None, r"start_dim=1.5 is not allowed"),
+    ("relu", {"inplace": True}, None, r"relu has no parameter 'inplace'"),
+    ("sigmoid", {"beta": 1}, None, r"sigmoid has no parameter 'beta'"),
+    ("tanh", {"x": 1}, None, r"tanh has no parameter 'x'"),
+    ("softmax", {"dim": "last"}, None, r"dim='last' is not allowed"),
+    ("softmax_cross_entropy", {"reduction": "none"}, None, r"reduction='none' is not allowed: .* 'mean' or 'sum'"),
+    ("mse", {"reduction": "max"}, None, r"reduction='max' is not allowed"),
+    ("batch_norm", {"eps": 0}, None, r"eps=0 is not allowed: eps must be a number > 0"),
+]
+
+
+@pytest.mark.parametrize("name, params, shapes, match", BAD_PARAMETERS)
+def test_bad_parameters_raise_one_config_error(name, params, shapes, match):
+    with pytest.raises(gc.ConfigError, match=match):
+        layer = gc.layer(name, **params)
+        if shapes:  # a parameter/shape combination outside the layer's domain
+            layer.check_shapes(shapes)
+
+
+def test_the_bad_parameter_table_covers_every_layer():
+    assert sorted({row[0] for row in BAD_PARAMETERS}) == LAYERS
