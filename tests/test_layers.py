@@ -2,7 +2,7 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import gradcheck as gc
 from gradcheck import symbolic
@@ -49,6 +49,7 @@ def test_finite_differences_agree_on_float_data(name, data):
 
 
 @pytest.mark.parametrize("name", LAYERS)
+@settings(max_examples=30)  # each new shape compiles a JAX forward; the gradient properties above draw 60
 @given(data=st.data())
 def test_forward_and_output_shape_agree(name, data):
     example = data.draw(examples(name, kind="integer"))
@@ -65,6 +66,7 @@ def test_forward_and_output_shape_agree(name, data):
 
 
 @pytest.mark.parametrize("name", LAYERS)
+@settings(max_examples=3)  # a property of the jax oracle's context, not of the data
 @given(data=st.data())
 def test_verifying_leaves_jax_in_its_default_32_bit_mode(name, data):
     _verify(data.draw(examples(name)))
