@@ -13,9 +13,8 @@ oracle computes in floats or mpmath and they are compared within the float toler
 """
 from __future__ import annotations
 
-from abc import abstractmethod
-
 import numbers
+from abc import abstractmethod
 
 import numpy as np
 import sympy as sp
