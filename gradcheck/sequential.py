@@ -182,7 +182,7 @@ class Sequential(Layer):
         return last.output_shape(local)
 
     def sympy_rule(self, shapes):
-        raise NotImplementedError("a chain has no single rule: the sympy oracle chains its stages' rules "
+        raise ConfigError("a chain has no single rule: the sympy oracle chains its stages' rules "
                                   "(Sequential.sympy_forward / sympy_gradients)")
 
     # -- one walk forward and one backward, for every oracle ---------------------------------------
