@@ -18,6 +18,7 @@ import hashlib
 import importlib
 import itertools
 import json
+import marshal
 import multiprocessing
 import os
 import signal
@@ -43,6 +44,7 @@ MAX_BOUND = 64                  # larger sides make arrays SymPy cannot check ex
 MAX_CONFIGURATIONS = 20_000     # candidates, counted before any is built (0.4 s): hours of work already
 DEFAULT_TIMEOUT = 300.0         # seconds per configuration; the largest defaults take about 1 s
 SEED_SCHEME = "sha256(id)[:4], integers -3..3"  # part of the key: rows hold verdicts on this data only
+START_ALLOWANCE = 120           # seconds for a worker to import gradcheck and the backward's module
 RERUN = ("timeout", "crashed")  # rows that say nothing about the gradients: resumed sweeps run them again
 
 
@@ -210,14 +212,25 @@ def load_backward(spec: str):
 
 
 def source_digest(fn) -> str | None:
-    """sha256 of the file the function's module was loaded from: an edited backward is a different check
-    (code it imports from elsewhere is not covered)."""
+    """sha256 of the file the function's module was loaded from, and of its own code and closure: an edited
+    backward or predicate is a different check (code it imports from other modules is not covered)."""
     module = sys.modules.get(getattr(fn, "__module__", None) or "")
     path = getattr(module, "__file__", None)
+    digest = hashlib.sha256()
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+        digest.update(Path(path).read_bytes() if path else b"")
     except OSError:
+        pass
+    code = getattr(fn, "__code__", None)
+    if code is not None:  # a lambda typed at a prompt has no file; its bytecode and captured values tell it apart
+        digest.update(marshal.dumps(code))
+        try:
+            digest.update(repr([c.cell_contents for c in fn.__closure__ or ()]).encode())
+        except ValueError:  # a cell not yet filled
+            digest.update(b"empty cell")
+    elif not path:
         return None
+    return digest.hexdigest()
 
 
 def _jsonable(value):
@@ -322,7 +335,9 @@ class _Pool:
             if in_main:
                 signal.signal(signal.SIGINT, previous)
         child.close()
-        return {"process": process, "conn": parent, "ready": False, "case": None, "deadline": None}
+        # starting (importing gradcheck, the backward's module) gets its own allowance, beyond --timeout
+        return {"process": process, "conn": parent, "ready": False, "case": None,
+                "deadline": time.monotonic() + START_ALLOWANCE}
 
     @staticmethod
     def _in_main_thread():
@@ -333,11 +348,13 @@ class _Pool:
         """Yield one row per case, as they finish."""
         pending = deque(todo)
         while pending or any(w["case"] for w in self.workers):
+            if pending and not self.workers:
+                self.workers.append(self._start())
             for w in self.workers:
                 if w["ready"] and w["case"] is None and pending:
                     w["case"], w["deadline"] = pending.popleft(), time.monotonic() + timeout
                     w["conn"].send(w["case"])
-            deadlines = [w["deadline"] for w in self.workers if w["case"]]
+            deadlines = [w["deadline"] for w in self.workers if w["case"] or not w["ready"]]
             ready = wait([w["conn"] for w in self.workers] + [w["process"].sentinel for w in self.workers],
                          timeout=max(0.0, min(deadlines) - time.monotonic()) if deadlines else None)
             for i, w in enumerate(self.workers):
@@ -345,9 +362,8 @@ class _Pool:
                 if w["conn"] in ready:
                     try:
                         kind, payload = w["conn"].recv()
-                    except (EOFError, OSError):  # the worker is gone; its sentinel says how
+                    except (EOFError, OSError):  # the worker is gone; its exit code says how
                         kind, payload = "dead", None
-                        w["process"].join(timeout=5)
                     if kind == "ready":
                         w["ready"] = True
                     elif kind == "error":
@@ -358,19 +374,33 @@ class _Pool:
                     if kind != "dead":
                         continue
                 if w["process"].sentinel in ready or not w["process"].is_alive():
-                    code = w["process"].exitcode
+                    code = self._exit_code(w["process"])
                     if not w["ready"]:
                         raise ConfigError(f"a sweep worker died while starting (exit code {code})")
                     if w["case"] is None:
                         self.workers[i] = self._start()
-                        continue
+                        break
                     lost = self._lost(w, "crashed", f"the worker process died (exit code {code}) on this "
                                                     "configuration")
+                elif not w["ready"] and time.monotonic() >= w["deadline"]:
+                    raise ConfigError(f"a sweep worker did not start within {START_ALLOWANCE} s")
                 elif w["case"] and time.monotonic() >= w["deadline"]:
                     lost = self._lost(w, "timeout", f"ran past the timeout of {timeout:g} s")
-                if lost:
-                    self.workers[i] = self._start()
+                if lost:  # a replacement only while work is left: starting one costs seconds
+                    if pending:
+                        self.workers[i] = self._start()
+                    else:
+                        del self.workers[i]
                     yield lost
+                    break  # the list changed: look again
+
+    @staticmethod
+    def _exit_code(process):
+        """A dying process closes its pipes before the kernel can report its exit code: wait a moment."""
+        give_up = time.monotonic() + 5
+        while process.exitcode is None and time.monotonic() < give_up:
+            time.sleep(0.01)
+        return process.exitcode
 
     def _lost(self, w, status, why):
         case = w["case"]
