@@ -246,7 +246,7 @@ def check_key(name, oracles, backward, held, where) -> tuple[dict, str]:
     from . import __version__
 
     backward_fn = load_backward(backward) if backward else None
-    check = {"layer": name, "oracles": list(oracles), "backward": backward,
+    check = {"layer": name, "oracles": sorted(oracles), "backward": backward,  # their order decides no verdict
              "backward_sha256": source_digest(backward_fn) if backward_fn else None,
              "held": {k: _jsonable(v) for k, v in sorted(held.items())},
              "where": _label(where) if where else None, "where_sha256": source_digest(where) if where else None,

@@ -54,20 +54,19 @@ def test_enumeration_is_exhaustive_and_stable():
 
 def test_sweep_reports_resumes_and_repairs_a_torn_line(tmp_path, capsys):
     results = tmp_path / "r.jsonl"
-    argv = ["conv2d", "--max-side", "2", "--max-kernel", "1", "--max-stride", "2", "--max-dilation", "1",
-            "--max-padding", "0", "--results", str(results), "--no-progress", *ORACLES]
+    argv = ["conv2d", *TINY, "--max-stride", "2", "--results", str(results), "--no-progress", *ORACLES]
     code, out, _ = run(capsys, *argv, "--jobs", "64")
     assert code == 0, out
-    assert "gradcheck sweep conv2d: 36 configurations" in out and "0 from earlier runs, 36 run now" in out
+    assert "gradcheck sweep conv2d: 18 configurations" in out and "0 from earlier runs, 18 run now" in out
     assert f"(--jobs 64 capped at the {len(os.sched_getaffinity(0))} cores)" in out
-    assert "stride=2" in out and "OK: all oracles agree exactly on all 36 configurations" in out
+    assert "stride=2" in out and "OK: all oracles agree exactly on all 18 configurations" in out
     lines = results.read_text().splitlines()  # a header, then one row per configuration
-    results.write_text("\n".join(lines[:31]) + "\n" + lines[31][:10])  # as if interrupted mid-write
+    results.write_text("\n".join(lines[:13]) + "\n" + lines[13][:10])  # as if interrupted mid-write
     code, out, _ = run(capsys, *argv, "--jobs", "1")
-    assert code == 0 and "30 from earlier runs, 6 run now" in out
-    assert "(30 of them from earlier runs of this same check)" in out
+    assert code == 0 and "12 from earlier runs, 6 run now" in out
+    assert "(12 of them from earlier runs of this same check)" in out
     rows = [json.loads(line) for line in results.read_text().splitlines()[1:]]
-    assert len(rows) == 36 and all(r["status"] == "ok" and r["compared"] == 2 for r in rows)
+    assert len(rows) == 18 and all(r["status"] == "ok" and r["compared"] == 2 for r in rows)
 
 
 def test_a_different_backward_is_a_different_check(tmp_path, capsys, monkeypatch):
@@ -86,7 +85,7 @@ def test_a_different_backward_is_a_different_check(tmp_path, capsys, monkeypatch
 def test_a_fixed_backward_does_not_inherit_stale_failures(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     name = module(tmp_path, "fixed_later", ZEROS)
-    argv = ["conv2d", *TINY, "--jobs", "1", "--no-progress", "--oracles", "sympy", "--backward", f"{name}:backward"]
+    argv = ["conv2d", *TINY, "--jobs", "1", "--no-progress", "--oracles", "numpy", "--backward", f"{name}:backward"]
     code, out, _ = run(capsys, *argv)
     assert code == 1 and "FAILED: 9 of 9" in out
     module(tmp_path, name, RIGHT)  # the fix: another source, so another key and another default file
@@ -240,7 +239,8 @@ def test_ctrl_c_keeps_finished_rows(tmp_path):
         [sys.executable, "-c", "import sys; from gradcheck.cli import main; sys.exit(main())", "sweep", "conv2d",
          "--max-side", "2", "--jobs", "1", "--oracles", "numpy", "--backward", "slow_conv:backward",
          "--results", "r.jsonl", "--no-progress"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a background job ignores SIGINT
     results = tmp_path / "r.jsonl"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not results.exists() or results.read_text().count("\n") < 3):
@@ -267,9 +267,9 @@ def test_sweep_of_a_users_backward_finds_the_bug(tmp_path, capsys, monkeypatch):
 
 
 def test_a_backward_named_like_an_oracle_is_still_compared(tmp_path, capsys, monkeypatch):
-    """verify keys results by name: a backward called 'sympy' would replace sympy's result, leaving one."""
-    module(tmp_path, "named_sympy", ZEROS.replace("def backward", "def sympy"))
+    """verify keys results by name: a backward called 'numpy' would replace numpy's result, leaving one."""
+    module(tmp_path, "named_numpy", ZEROS.replace("def backward", "def numpy"))
     monkeypatch.chdir(tmp_path)
-    code, out, _ = run(capsys, "conv2d", *TINY, "--jobs", "1", "--no-progress", "--oracles", "sympy",
-                       "--backward", "named_sympy:sympy")
+    code, out, _ = run(capsys, "conv2d", *TINY, "--jobs", "1", "--no-progress", "--oracles", "numpy",
+                       "--backward", "named_numpy:numpy")
     assert code == 1 and "FAILED: 9 of 9" in out
