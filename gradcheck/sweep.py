@@ -432,8 +432,8 @@ class _Pool:
 ROW_FIELDS = {"key": str, "id": str, "seed": int, "status": str, "compared": int, "exact": bool}
 
 
-def _open_results(path: Path):
-    """Open for reading and appending, locked; every way it can fail is one ConfigError."""
+def _check_results_path(path: Path):
+    """Before anything is enumerated: a results path that cannot be a results file is refused at once."""
     where = f"--results {str(path)!r}"
     if path.is_dir():
         raise ConfigError(f"{where} is a folder; give a file name")
@@ -443,6 +443,12 @@ def _open_results(path: Path):
     if not folder.is_dir():
         raise ConfigError(f"{where}: folder {str(folder)!r} does not exist" if not folder.exists() else
                           f"{where}: {str(folder)!r} is not a folder")
+
+
+def _open_results(path: Path):
+    """Open for reading and appending, locked; every way it can fail is one ConfigError."""
+    _check_results_path(path)
+    where = f"--results {str(path)!r}"
     try:
         handle = open(path, "a+b")
     except OSError as exc:
@@ -544,8 +550,9 @@ def sweep(name: str, *, oracles, results: Path | str | None = None, jobs: int = 
         where = where_fn
     held = dict(held or {})
     check, key = check_key(name, oracles, backward, held, where)
-    all_cases = cases(name, held=held, where=where, **bounds)
     results = Path(results) if results is not None else default_results(name, key)
+    _check_results_path(results)
+    all_cases = cases(name, held=held, where=where, **bounds)
     handle = _open_results(results)
     try:
         done = _read_results(handle, results, check, key)
