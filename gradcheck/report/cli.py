@@ -118,6 +118,8 @@ def run(args) -> int:
 
     if args.all == bool(args.target):
         raise ConfigError("give one layer name, a case file, or --all")
+    _formats(args.format, ())  # a bad --format or --out is refused before any report is built
+    _io.folder(args.out)
     if args.all:
         written = _all(args, _formats(args.format, ALL_FORMATS))
     elif args.target.endswith(".toml") or Path(args.target).is_file():
