@@ -5,6 +5,7 @@ nothing read is ever evaluated. The format is documented in README.md ("Grading 
 """
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -309,6 +310,20 @@ def _expect(raw, asked, fail) -> dict:
     return out
 
 
+MAX_ENTRIES = 10 ** 6  # of a computed output: a hand exercise has hundreds
+
+
+def _bounded_outputs(chain: Chain, data: dict) -> None:
+    """Refuse, from the shapes alone, an exercise whose outputs would be huge (``scale_factor = 100000`` on a
+    2×2 input): a case file must not make the grader allocate gigabytes."""
+    shapes = chain.shapes({k: v.shape for k, v in data.items()})
+    for stage in chain.stages:
+        out_shape = shapes[stage.address("out_shape")]
+        if math.prod(out_shape) > MAX_ENTRIES:
+            raise GradcheckError(f"{stage.layer!r} would output {math.prod(out_shape):,} entries "
+                                 f"{tuple(out_shape)}; an exercise output has at most {MAX_ENTRIES:,}")
+
+
 def _compute(ex: Exercise, fail) -> None:
     """The right value of every asked quantity, or one error naming what the exercise lacks."""
     shape_asked = [a for a in ex.asked if a.rpartition(".")[2] in SHAPE_QUANTITIES]
@@ -323,6 +338,7 @@ def _compute(ex: Exercise, fail) -> None:
         if first not in ex.data:
             raise fail(f"given.{first}", f"{value_asked[0]} is asked, so the input data {first} must be given")
         try:
+            _bounded_outputs(ex.chain, ex.data)
             ex.expected.update(ex.chain.run(ex.data, ex.lr))
         except GradcheckError as exc:
             raise fail("given", str(exc)) from None
