@@ -26,8 +26,9 @@ from collections import Counter
 
 from hypothesis.errors import InvalidArgument
 
+from . import _io
 from . import oracles as oracle_registry
-from .errors import GradcheckError
+from .errors import ConfigError, GradcheckError
 from .grading import cli as grading_cli
 from .layers import REGISTRY, layers
 from .report import cli as report_cli
@@ -36,8 +37,15 @@ from .verify import verify
 
 
 class _Parser(argparse.ArgumentParser):
+    """One-line errors; no abbreviated options (``--ex`` must not silently mean ``--examples``, and an unknown
+    ``--name`` is a layer parameter, see ``_split_held``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # one line, exit 2 (argparse would print the whole usage first)
-        raise SystemExit(_fail(f"{message} (see 'gradcheck {self.prog.split()[-1]} --help')"))
+        raise SystemExit(_fail(f"{message} (see '{self.prog} --help')"))  # prog: 'gradcheck' or 'gradcheck verify'
 
 
 def _fail(message: str) -> int:
@@ -60,6 +68,35 @@ def _param_value(text: str):
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an int, a comma-separated list of ints, a number, true/false or a word") from None
+
+
+TAKES_LAYER_PARAMS = ("verify", "exercise", "report", "sweep")
+
+
+def _split_held(parser, argv: list[str]) -> tuple[list[str], list[str]]:
+    """(argv for argparse, layer-parameter tokens): every ``--name [VALUE]`` the subcommand does not know is
+    taken out before argparse sees it, so that its VALUE cannot be taken for a positional argument
+    (``verify --all --kernel-size 3`` would otherwise read 3 as the layer)."""
+    command = next((t for t in argv if not t.startswith("-")), None)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if command not in TAKES_LAYER_PARAMS:
+        return argv, []
+    known = {o for a in sub.choices[command]._actions for o in a.option_strings}
+    start = argv.index(command) + 1
+    kept, held = argv[:start], []
+    tokens = argv[start:]
+    while tokens:
+        token = tokens.pop(0)
+        if token == "--":
+            kept += [token] + tokens
+            break
+        if token.startswith("--") and token.split("=", 1)[0] not in known:
+            held.append(token)
+            if "=" not in token and tokens and not tokens[0].startswith("--"):
+                held.append(tokens.pop(0))
+        else:
+            kept.append(token)
+    return kept, held
 
 
 def _held_params(extra: list[str]) -> dict:
@@ -102,7 +139,7 @@ def _build_parser() -> argparse.ArgumentParser:
                 "--groups 2; the others are drawn. VALUE is an int, ints separated by commas, a number, true/false "
                 "or a word.")
     v.add_argument("--examples", type=int, default=100, help="configurations to draw (default 100)")
-    v.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed for reproduction)")
+    v.add_argument("--seed", type=_io.seed, help="random seed (default: a fresh one, printed for reproduction)")
     v.add_argument("--kind", choices=("integer", "rational", "float"), default="integer",
                    help="data kind (default integer: exact comparison)")
     v.add_argument("--oracles", default=",".join(oracle_registry.DEFAULT_ORACLES),
@@ -244,6 +281,8 @@ def _cmd_verify(args) -> int:
             return _fail(f"unknown oracle {o!r} in --oracles; oracles are {', '.join(oracle_registry.ORACLES)}")
     fixed = args.held
     names = layers() if args.all else [args.layer]
+    if args.all and fixed:
+        _held_by_every_layer(fixed, names)
     for name in names:  # held parameters are validated before anything runs, by the layer's own strategy
         try:                # (so that a required parameter such as a pool's kernel_size may be left to be drawn)
             REGISTRY[name].configs(**fixed)
@@ -278,6 +317,24 @@ def _cmd_verify(args) -> int:
     return 0
 
 
+def _held_by_every_layer(fixed: dict, names: list[str]) -> None:
+    """``verify --all --kernel-size 3``: a held parameter that some layers lack is refused, naming them, rather
+    than verifying only the layers that have it under an "--all" heading (a partial run must not read as all)."""
+    from .report.derive import default_layer  # every parameter of a layer, defaults included
+
+    params = {name: set(default_layer(name).params) for name in names}
+    for key in fixed:
+        having = [n for n in names if key in params[n]]
+        if len(having) < len(names):
+            flag = f"--{key.replace('_', '-')}"
+            value = ",".join(map(str, fixed[key])) if isinstance(fixed[key], tuple) else fixed[key]
+            hint = (f"only {', '.join(having)} {'has' if len(having) == 1 else 'have'} it; verify "
+                    f"{'it' if len(having) == 1 else 'them'} by name, e.g. 'gradcheck verify {having[0]} {flag} {value}'"
+                    if having else "no registered layer has it")
+            raise ConfigError(f"{flag} is held with --all, but {len(names) - len(having)} of {len(names)} layers "
+                              f"have no parameter {key!r}: {hint}")
+
+
 def _comparison(name: str, kind: str) -> str:
     """'exact' when the sympy and numpy oracles are held to == on this data (rational rules, exact data)."""
     return "exact" if kind != "float" and REGISTRY[name].exact else "float tol"
@@ -297,11 +354,11 @@ def main(argv=None) -> int:
 def _main(argv) -> int:
     parser = _build_parser()
     try:
-        args, extra = parser.parse_known_args(argv)
-        takes_layer_params = args.command in ("verify", "exercise", "report", "sweep")
-        if extra and not takes_layer_params:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.held = _held_params(extra) if takes_layer_params else {}
+        argv, extra = _split_held(parser, list(sys.argv[1:] if argv is None else argv))
+        args, rest = parser.parse_known_args(argv)
+        if rest and args.command not in TAKES_LAYER_PARAMS:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        args.held = _held_params(rest + extra) if args.command in TAKES_LAYER_PARAMS else {}
     except SystemExit as exit_:  # --help, or a usage error already printed as one line
         return int(exit_.code or 0)
     except argparse.ArgumentTypeError as exc:
