@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._io import writable
 from .errors import ConfigError, GradcheckError
 from .layers import REGISTRY, layer as make_layer
 
@@ -432,22 +433,9 @@ class _Pool:
 ROW_FIELDS = {"key": str, "id": str, "seed": int, "status": str, "compared": int, "exact": bool}
 
 
-def _check_results_path(path: Path):
-    """Before anything is enumerated: a results path that cannot be a results file is refused at once."""
-    where = f"--results {str(path)!r}"
-    if path.is_dir():
-        raise ConfigError(f"{where} is a folder; give a file name")
-    if path.exists() and not path.is_file():
-        raise ConfigError(f"{where} is not a regular file (a device, a pipe, ...); give a file name")
-    folder = path.parent
-    if not folder.is_dir():
-        raise ConfigError(f"{where}: folder {str(folder)!r} does not exist" if not folder.exists() else
-                          f"{where}: {str(folder)!r} is not a folder")
-
-
 def _open_results(path: Path):
     """Open for reading and appending, locked; every way it can fail is one ConfigError."""
-    _check_results_path(path)
+    writable(path)
     where = f"--results {str(path)!r}"
     try:
         handle = open(path, "a+b")
@@ -551,7 +539,7 @@ def sweep(name: str, *, oracles, results: Path | str | None = None, jobs: int = 
     held = dict(held or {})
     check, key = check_key(name, oracles, backward, held, where)
     results = Path(results) if results is not None else default_results(name, key)
-    _check_results_path(results)
+    writable(results)  # a folder, a device (/dev/zero), a missing folder: refused before anything is enumerated
     all_cases = cases(name, held=held, where=where, **bounds)
     handle = _open_results(results)
     try:
