@@ -453,15 +453,18 @@ def _open_results(path: Path):
 
 def _read_results(handle, path: Path, check: dict, key: str) -> dict[str, dict]:
     """The rows of this check. A line cut short at the end (an interrupted write) is cut off and its
-    configuration runs again; anything else that is not a row of this check is refused."""
+    configuration runs again; anything else that is not a row of this check is refused, and a file that is
+    not this check's is refused before anything in it is touched."""
+    where = f"--results {str(path)!r}"
     handle.seek(0)
     data = handle.read()
     complete = data[:data.rfind(b"\n") + 1]
-    if len(complete) < len(data):
-        handle.truncate(len(complete))
     lines = complete.decode("utf-8", errors="replace").splitlines()
-    where = f"--results {str(path)!r}"
     if not lines:
+        if data and not data.startswith(b'{"gradcheck sweep": '):
+            raise ConfigError(f"{where} is not a gradcheck sweep results file (line 1); give another --results "
+                              "or remove it")
+        handle.truncate(0)  # empty, or our own header cut short
         handle.write((json.dumps({"gradcheck sweep": check, "key": key}) + "\n").encode())
         handle.flush()
         return {}
@@ -479,17 +482,34 @@ def _read_results(handle, path: Path, check: dict, key: str) -> dict[str, dict]:
                           f"{check.get(first)!r} here); give another --results or remove it")
     done = {}
     for number, line in enumerate(lines[1:], start=2):
-        try:
-            row = json.loads(line)
-            bad = [f for f, t in ROW_FIELDS.items() if not isinstance(row.get(f), t)]
-        except (ValueError, AttributeError):
-            bad = ["not JSON"]
-        if bad or row["key"] != key or row["status"] not in ("ok", "failed", *RERUN):
-            raise ConfigError(f"{where} line {number} is not a row of this sweep "
-                              f"({'bad ' + bad[0] if bad else 'another key or status'}); it was edited or written "
-                              "by something else: remove it or give another --results")
+        why = _bad_row(line, key)
+        if why:
+            raise ConfigError(f"{where} line {number} is not a row of this sweep ({why}); it was edited or "
+                              "written by something else: remove it or give another --results")
+        row = json.loads(line)
         done[row["id"]] = row
+    if len(complete) < len(data):
+        handle.truncate(len(complete))
     return done
+
+
+def _bad_row(line: str, key: str) -> str | None:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return "not JSON"
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    bad = [f for f, t in ROW_FIELDS.items() if not isinstance(row.get(f), t)]
+    if bad:
+        return f"bad {bad[0]}"
+    if row["key"] != key:
+        return "another key"
+    if row["status"] not in ("ok", "failed", *RERUN):
+        return f"unknown status {row['status']!r}"
+    if row["status"] == "ok" and row["compared"] < 2:  # an OK vouches for at least two results compared
+        return "ok with fewer than two results compared"
+    return None
 
 
 def _append(handle, path, row):

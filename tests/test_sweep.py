@@ -126,13 +126,18 @@ def test_bad_rows_and_a_second_sweep_on_one_file_are_refused(tmp_path, capsys):
         fcntl.flock(other.fileno(), fcntl.LOCK_EX)
         code, _, err = run(capsys, *argv)
     assert code == 2 and "is in use by another gradcheck sweep (it is locked)" in err
-    for bad, message in [(lines[:3] + ["{not json"] + lines[3:], "line 4 is not a row of this sweep (bad not JSON)"),
-                         (lines[:2] + [lines[2].replace('"ok"', '"great"')], "line 3 is not a row of this sweep"),
+    for bad, message in [(lines[:3] + ["{not json"] + lines[3:], "line 4 is not a row of this sweep (not JSON)"),
+                         (lines[:2] + [lines[2].replace('"ok"', '"great"')], "line 3 is not a row of this sweep (unknown status 'great')"),
                          (lines[:2] + [json.dumps({**json.loads(lines[2]), "seed": "7"})], "(bad seed)"),
+                         (lines[:2] + [json.dumps({**json.loads(lines[2]), "compared": 1})], "fewer than two"),
+                         (lines[:2] + ["[1]"], "(not a JSON object)"),
+                         (["a user's notes, no newline at the end"], "is not a gradcheck sweep results file"),
                          (lines[1:], "is not a gradcheck sweep results file (line 1)")]:
-        results.write_text("\n".join(bad) + "\n")
+        text = "\n".join(bad) + ("\n" if len(bad) > 1 else "")
+        results.write_text(text)
         code, _, err = run(capsys, *argv)
         assert code == 2 and err.count("\n") == 1 and message in err, err
+        assert results.read_text() == text  # a refused file is left as it was
 
 
 BAD = [  # (arguments after 'sweep', the message); each: exit 2, one line, before anything runs
