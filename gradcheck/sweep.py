@@ -167,7 +167,8 @@ def cases(name: str, *, held: dict | None = None, where=None, **bounds) -> list[
         scope = ", ".join([f"{k} {_show(v)}" for k, v in held.items()] + ([f"--where {_label(where)}"] if where
                                                                             else []))
         why = f"; {name} says: {refused[0]}" if refused and len(set(refused)) == 1 else ""
-        raise ConfigError(f"no {name} configuration within the bounds is in scope ({scope or 'no parameter held'}){why}")
+        raise ConfigError(f"no {name} configuration within the bounds is in scope "
+                          f"({scope or 'no parameter held'}){why}")
     return found
 
 

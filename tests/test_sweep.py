@@ -127,7 +127,8 @@ def test_bad_rows_and_a_second_sweep_on_one_file_are_refused(tmp_path, capsys):
         code, _, err = run(capsys, *argv)
     assert code == 2 and "is in use by another gradcheck sweep (it is locked)" in err
     for bad, message in [(lines[:3] + ["{not json"] + lines[3:], "line 4 is not a row of this sweep (not JSON)"),
-                         (lines[:2] + [lines[2].replace('"ok"', '"great"')], "line 3 is not a row of this sweep (unknown status 'great')"),
+                         (lines[:2] + [lines[2].replace('"ok"', '"great"')],
+                          "line 3 is not a row of this sweep (unknown status 'great')"),
                          (lines[:2] + [json.dumps({**json.loads(lines[2]), "seed": "7"})], "(bad seed)"),
                          (lines[:2] + [json.dumps({**json.loads(lines[2]), "compared": 1})], "fewer than two"),
                          (lines[:2] + ["[1]"], "(not a JSON object)"),
