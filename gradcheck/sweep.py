@@ -188,7 +188,10 @@ def _in_scope(where, layer, shapes) -> bool:
 
 
 def _label(fn) -> str:
-    return getattr(fn, "_gradcheck_spec", None) or getattr(fn, "__qualname__", repr(fn))
+    return SPECS.get(id(fn)) or getattr(fn, "__qualname__", repr(fn))
+
+
+SPECS: dict[int, str] = {}  # id(function loaded from a module:function spec) -> the spec, to name it as given
 
 
 # -- loading a user's function: --backward and --where ----------------------------------------------
@@ -554,9 +557,8 @@ def sweep(name: str, *, oracles, results: Path | str | None = None, jobs: int = 
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"--jobs {jobs!r} is not allowed: it must be >= 1")
     if isinstance(where, str):
-        where_fn = load_function(where, "--where")
-        where_fn._gradcheck_spec = where
-        where = where_fn
+        spec, where = where, load_function(where, "--where")
+        SPECS[id(where)] = spec
     held = dict(held or {})
     check, key = check_key(name, oracles, backward, held, where)
     results = Path(results) if results is not None else default_results(name, key)

@@ -279,3 +279,15 @@ def test_a_backward_named_like_an_oracle_is_still_compared(tmp_path, capsys, mon
     code, out, _ = run(capsys, "conv2d", *TINY, "--jobs", "1", "--no-progress", "--oracles", "numpy",
                        "--backward", "named_numpy:numpy")
     assert code == 1 and "FAILED: 9 of 9" in out
+
+
+def test_python_api_with_a_predicate_and_a_set(tmp_path):
+    from gradcheck.sweep import check_key, sweep
+
+    tiny = dict(max_side=1, max_kernel=1, max_stride=1, max_dilation=1, max_padding=0)
+    outcome = sweep("conv2d", oracles=["numpy", "sympy"], results=tmp_path / "r.jsonl", progress=False,
+                    held={"padding": frozenset({0, "same"})}, where=lambda layer, shapes: shapes["x"][1] == 2, **tiny)
+    assert outcome.ran == 4 and all(r["status"] == "ok" for r in outcome.rows.values())  # 2 paddings x 2 layouts
+    # the predicate is part of the key, even one without a file of its own
+    one, two = (check_key("conv2d", ["numpy"], None, {}, fn)[1] for fn in (lambda l, s: True, lambda l, s: False))
+    assert one != two
