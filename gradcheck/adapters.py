@@ -29,10 +29,9 @@ import copy
 import importlib
 import inspect
 import re
+from collections import OrderedDict
 
 import numpy as np
-
-from collections import OrderedDict
 
 from .errors import ConfigError, OutOfScope
 from .layers import REGISTRY
@@ -382,7 +381,8 @@ def torch(fn, *, layer: str | None = None):
     ``autograd.Function.apply`` or kernel — called as ``fn(*inputs, **params)`` with gradcheck's parameters.
     ``layer`` names the gradcheck layer when it cannot be known from ``fn``: then its non-differentiable
     inputs (class targets, pooling indices) are passed as int64 tensors; otherwise every input is float64 and
-    requires grad. Gradients torch returns as None are zeros.
+    requires grad. Gradients torch returns as None are zeros. On a check's tiny tensors torch's intra-op threads
+    cost more than they give: ``torch.set_num_threads(1)`` before checking (not done here: it is global state).
     """
     torch_ = _import("torch", "torch")
     known = _torch_functionals(torch_).get(fn) if _hashable(fn) else None
