@@ -118,14 +118,14 @@ def _cs231n_relu(who, layer, x):
     return (x,), lambda dx: (dx,)
 
 
-def _class_indices(who, target, classes):
+def _class_indices(who, target):
+    """softmax_loss(x, y) takes class indices y: one-hot rows become indices, probability rows cannot."""
     target = np.asarray(target)
     if target.ndim == 1:
         return target.astype(np.int64)
-    one_hot = np.isin(target, (0, 1)).all() and (target.sum(axis=1) == 1).all()
-    if not one_hot:
-        raise _out_of_scope(who, "target", "(class probabilities)", "the target to class indices or one-hot rows",
-                            "softmax_loss(x, y) takes class indices y")
+    if not (np.isin(target, (0, 1)).all() and (target.sum(axis=1) == 1).all()):
+        raise OutOfScope(f"{who} cannot express a target of class probabilities: softmax_loss(x, y) takes class "
+                         "indices y; hold the target to class indices or one-hot rows")
     return np.argmax(target, axis=1)
 
 
@@ -197,7 +197,7 @@ def cs231n(forward, backward=None, *, layer: str | None = None):
             if configured.params["reduction"] != "mean":
                 raise _out_of_scope(who, "reduction", configured.params["reduction"], "reduction='mean'",
                                     "CS231n losses average over the batch")
-            return forward(_float64(logits), _class_indices(who, target, np.shape(logits)[1])), None
+            return forward(_float64(logits), _class_indices(who, target)), None
         args, back = _CS231N[layer][0](who, configured, *map(_float64, inputs))
         return forward(*args), back
 
@@ -233,7 +233,7 @@ def _import(module: str, extra: str):
         raise ConfigError(f"adapters.{module} needs {module}, which is not installed: pip install {extra}") from None
 
 
-def _torch_pad(torch, x, layer, pads, value=0.0, limit=None):
+def _torch_pad(torch, x, pads, value=0.0, limit=None):
     """padding= for torch when every axis pads evenly (and, for pooling, within ``limit``, torch's half the
     kernel), else the input padded explicitly: 'same' with an odd total puts the extra row after, which torch's
     symmetric padding argument cannot say, and a dilated pooling window may need more than half its size."""
@@ -244,7 +244,7 @@ def _torch_pad(torch, x, layer, pads, value=0.0, limit=None):
 
 
 def _torch_conv(torch, f, layer, x, w, b=None):
-    x, padding = _torch_pad(torch, x, layer, layer.pads(tuple(w.shape[2:]), tuple(x.shape[2:])))
+    x, padding = _torch_pad(torch, x, layer.pads(tuple(w.shape[2:]), tuple(x.shape[2:])))
     p = layer.params
     return f(x, w, b, stride=p["stride"], padding=padding, dilation=p["dilation"], groups=p["groups"])
 
@@ -260,7 +260,7 @@ def _torch_max_pool(torch, f, layer, x):
     if p["ties"] != "first":
         raise _out_of_scope(_name(f), "ties", p["ties"], "ties='first'",
                             "torch's max pooling routes the gradient to one maximum")
-    x, padding = _torch_pad(torch, x, layer, layer.pads(tuple(x.shape[2:])), value=float("-inf"),
+    x, padding = _torch_pad(torch, x, layer.pads(tuple(x.shape[2:])), value=float("-inf"),
                             limit=[k // 2 for k in p["kernel_size"]])
     return f(x, p["kernel_size"], p["stride"], padding, p["dilation"], ceil_mode=p["ceil_mode"])
 

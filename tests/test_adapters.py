@@ -224,7 +224,8 @@ def _my_conv(wrong: bool):
         @staticmethod
         def forward(ctx, x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
             ctx.save_for_backward(x, w)
-            ctx.conf, ctx.has_bias = dict(stride=stride, padding=padding, dilation=dilation, groups=groups), b is not None
+            ctx.conf = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+            ctx.has_bias = b is not None
             return F.conv2d(x, w, b, **ctx.conf)
 
         @staticmethod
