@@ -9,11 +9,11 @@
 True
 """
 from .check import check_backward, check_forward
-from .errors import ConfigError, GradcheckError, InputError
+from .errors import ConfigError, GradcheckError, InputError, OutOfScope
 from .layers import Layer, layer, layers
 from .sequential import Sequential, sequential
 from .verify import Verdict, verify
 
-__all__ = ["ConfigError", "GradcheckError", "InputError", "Layer", "Sequential", "Verdict", "check_backward",
+__all__ = ["ConfigError", "GradcheckError", "InputError", "Layer", "OutOfScope", "Sequential", "Verdict", "check_backward",
            "check_forward", "layer", "layers", "sequential", "verify"]
 __version__ = "0.1.0"

@@ -169,17 +169,13 @@ def _explain_backward(fn, example: Example, oracles) -> str:
                      f"({', '.join(example.shapes)}), each with that input's shape")
     else:
         reference = oracles[0]
-        arrays = dict(zip(layer.inputs, (np.asarray(a) for a in example.inputs)))
-        given = {f"grad_{k}": v for k, v in verdict.gradients[user].items()}
-        correct = {f"grad_{k}": v for k, v in verdict.gradients[reference].items()}
         for m in verdict.mismatches:
             lines.append(f"  grad_{m.gradient}: {m.n_wrong} wrong element(s); first:")
             for index, values in m.first_wrong[:MAX_SHOWN]:
                 lines.append(f"    [{', '.join(map(str, index))}]  expected {format_number(values[reference])}"
                              f"  got {format_number(values[user])}")
             quantity = f"grad_{m.gradient}"
-            candidates = mistakes.diagnose(layer, arrays, example.grad_out, {quantity: given[quantity]}, correct)
-            found = _confirm(fn, example, quantity, candidates)
+            found = _named(fn, example, quantity)
             if found:
                 lines.append(f"  {quantity}: this is the mistake: {mistakes.describe(found)}")
     lines.append("minimal failing example:")
@@ -201,25 +197,30 @@ def _fresh(example: Example, rng, low: int) -> tuple[list, np.ndarray]:
     return inputs, like(example.grad_out)
 
 
-def _confirm(fn, example: Example, quantity: str, candidates: list[str]) -> list[str]:
-    """The candidate mistakes that also reproduce ``fn``'s ``quantity`` on fresh data of the same configuration.
+def _named(fn, example: Example, quantity: str) -> list[str]:
+    """The catalogued mistakes that reproduce ``fn``'s wrong ``quantity`` on the minimal example and on fresh data.
 
     A shrunk example is small and full of zeros, so a mistake can match it by accident (relu'(0) = 1 looks
-    like a missing mask on x = 0, an unflipped 1-row filter like a flipped one). ``fn`` is deterministic: a
-    name is kept only when it predicts exactly what ``fn`` returns on each of FRESH_DRAWS fresh draws (where
-    ``fn`` is right too), half of them from -1..1 (zeros and ties), half from -3..3.
+    like a missing mask on x = 0). ``fn`` is deterministic: a name is kept only when it predicts exactly what
+    ``fn`` returns for ``quantity`` on the example and on each of FRESH_DRAWS fresh draws of its configuration
+    (half from -1..1: zeros and ties; half from -3..3). A mistake is also held to the gradient of the first
+    input (the data), which every mistake in the layer's model changes (a flipped kernel); the parameter
+    gradients are separate reductions, so a bug in one alone (dW not summed over the batch, db right) is
+    named on that one.
     """
     layer = example.layer
     names = layer.inputs[:len(example.inputs)]
-    position = names.index(quantity[len("grad_"):])
+    data = f"grad_{names[0]}"
+    held_to = [q for q in dict.fromkeys((quantity, data)) if q[len("grad_"):] in layer.differentiable]
+    surviving = [m.id for m in mistakes.for_layer(layer.name) if m.kind == "backward"]
     rng = np.random.default_rng(0)
-    surviving = list(candidates)
-    for draw in range(FRESH_DRAWS):
+    for draw in range(1 + FRESH_DRAWS):
         if not surviving:
             break
-        inputs, g = _fresh(example, rng, -1 if draw % 2 else -3)
+        inputs, g = ((list(example.inputs), example.grad_out) if draw == 0 else
+                     _fresh(example, rng, -1 if draw % 2 else -3))
         try:
-            answer = np.asarray(fn(g, *inputs, **layer.params)[position])
+            answers = dict(zip((f"grad_{n}" for n in names), fn(g, *inputs, **layer.params)))
         except Exception:
             continue  # this draw tells nothing; fn's exception on the minimal example is reported instead
         arrays = dict(zip(names, inputs))
@@ -229,7 +230,8 @@ def _confirm(fn, example: Example, quantity: str, candidates: list[str]) -> list
                 predictions = mistakes.CATALOGUE[m].predict(layer, arrays, g)
             except Exception:  # the mistake cannot be made here: it cannot be what fn did
                 continue
-            if any(quantity in p and mistakes._same(answer, p[quantity]) for p in predictions):
+            if any(quantity in p and all(q not in p or mistakes._same(answers.get(q), p[q]) for q in held_to)
+                   for p in predictions):
                 kept.append(m)
         surviving = kept
     return surviving
