@@ -203,15 +203,18 @@ def _named(fn, example: Example, quantity: str) -> list[str]:
     A shrunk example is small and full of zeros, so a mistake can match it by accident (relu'(0) = 1 looks
     like a missing mask on x = 0). ``fn`` is deterministic: a name is kept only when it predicts exactly what
     ``fn`` returns for ``quantity`` on the example and on each of FRESH_DRAWS fresh draws of its configuration
-    (half from -1..1: zeros and ties; half from -3..3). A mistake is also held to the gradient of the first
-    input (the data), which every mistake in the layer's model changes (a flipped kernel); the parameter
-    gradients are separate reductions, so a bug in one alone (dW not summed over the batch, db right) is
-    named on that one.
+    (half from -1..1: zeros and ties; half from -3..3). A mistake named on a parameter gradient is also held
+    to the gradient of the first input (the data), which every mistake in the layer's model changes (a
+    flipped kernel), but not to the other parameter gradients: those are separate reductions, so a bug in
+    one alone (dW not summed over the batch, db right) is named on that one. A mistake named on the data
+    gradient is held to every gradient (dX from an unrotated filter is not a flipped kernel if dW is right).
     """
     layer = example.layer
     names = layer.inputs[:len(example.inputs)]
     data = f"grad_{names[0]}"
     held_to = [q for q in dict.fromkeys((quantity, data)) if q[len("grad_"):] in layer.differentiable]
+    if quantity == data:  # a wrong data gradient: the mistake must leave fn's parameter gradients as fn has them
+        held_to = [f"grad_{n}" for n in names if n in layer.differentiable]
     surviving = [m.id for m in mistakes.for_layer(layer.name) if m.kind == "backward"]
     rng = np.random.default_rng(0)
     for draw in range(1 + FRESH_DRAWS):
