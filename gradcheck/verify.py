@@ -120,15 +120,16 @@ def _pair_rtol(layer: Layer, a: str, b: str, kind: str, results, integral: bool 
     A result is exact when it comes back as ints or Fractions (the sympy and numpy oracles on exact data,
     a user backward that keeps them), or when the oracle is declared exact on this kind of data and,
     for a float64 result, the layer is closed on integers (jax: small integer sums are exact in float64,
-    1/9 is not). ``integral``: the float data are integer-valued (:func:`integer_valued`); then any float64
-    result of a layer closed on integers is exact too while its magnitudes stay below 2**53.
+    1/9 is not). ``integral``: the float data are integer-valued (:func:`integer_valued`); then a float64
+    result of a layer closed on integers is exact too while its magnitudes stay below 2**53, from a user's
+    backward or an oracle exact on integer data (not finite differences, which round at every step).
     """
     def exact(name):
         spec = oracle_registry.ORACLES.get(name)
         dtypes = [np.asarray(g).dtype for g in results[name].values()]
         if all(d.kind in "iuO" for d in dtypes):
             return True
-        if integral and layer.closed_on_integers and all(
+        if integral and layer.closed_on_integers and (spec is None or "integer" in spec.exact_on) and all(
                 d.kind in "iuO" or (d == np.float64 and np.all(np.abs(np.asarray(g)) < 2.0**53))
                 for d, g in zip(dtypes, results[name].values())):
             return True
