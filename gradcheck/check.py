@@ -88,6 +88,8 @@ def _run(prop, strategy, max_examples, key, explain):
     except _Failed as failed:
         if isinstance(failed.cause, OutOfScope):
             raise ConfigError(_out_of_scope(failed.name, seen[-1], failed.cause)) from None
+        if failed.cause is not None:
+            raise failed.cause from None
         raise AssertionError(explain(seen[-1])) from None
     except Unsatisfiable:
         raise ConfigError("no configuration is inside the declared scope (held parameters, bounds and where=): "
@@ -145,9 +147,13 @@ def check_backward(fn, layer, *, max_examples: int = 100, dtype: str | None = No
         record = {}
         verdict = verify(example.layer, *example.inputs, grad_out=example.grad_out,
                          oracles=(*oracles, _recorded(fn, record)))
-        out_of_scope = record.get("exception") if isinstance(record.get("exception"), OutOfScope) else None
-        if out_of_scope is not None or not verdict.ok:
-            raise _Failed(name, out_of_scope)
+        cause = record.get("exception") if isinstance(record.get("exception"), OutOfScope) else None
+        broken = [o for o in oracles if o in verdict.errors]
+        if broken:  # the reference itself cannot run here: not fn's fault, and nothing was compared
+            cause = ConfigError(f"the reference oracle {broken[0]} cannot run on {example.layer!r}: "
+                                f"{verdict.errors[broken[0]]}; choose others with oracles=(...)")
+        if cause is not None or not verdict.ok:
+            raise _Failed(name, cause)
 
     _run(backward_agrees, strategy, max_examples, _database_key(fn, layer, dtype, kind, where, extensions, held),
          lambda example: _explain_backward(fn, example, oracles))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from hypothesis import strategies as st
+from hypothesis import assume, strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
@@ -125,6 +125,12 @@ def configs(layer, *, where=None, extensions: bool = False, **bounds_and_fixed):
     from .errors import ConfigError
     from .layers import REGISTRY, Layer
 
+    if isinstance(layer, Layer) and hasattr(layer, "stages"):  # a gc.sequential chain: its stages are held
+        if bounds_and_fixed:
+            raise ConfigError(f"{sorted(bounds_and_fixed)[0]}=...: a chain holds its stages' parameters; bounds and "
+                              "held parameters apply to a single layer")
+        strategy = _chain_configs(layer, extensions)
+        return strategy if where is None else strategy.filter(lambda c: where(*c))
     name = registered_name(layer)
     build = REGISTRY[name].configs
     if extensions and "extensions" in inspect.signature(build).parameters:
@@ -142,6 +148,34 @@ def configs(layer, *, where=None, extensions: bool = False, **bounds_and_fixed):
             raise ConfigError(f"where={where!r} is not allowed: it must be a function (layer, shapes) -> bool")
         strategy = strategy.filter(lambda c: where(*c))
     return strategy
+
+
+@st.composite
+def _chain_configs(draw, chain, extensions):
+    """Shapes for a fixed chain: each stage's own inputs drawn by its strategy (its parameters held), their
+    sizes carried over to the shape the previous stage gives it; the stage's own check_shapes has the last word."""
+    from .errors import GradcheckError
+
+    shapes, current = {}, None
+    for k, stage in enumerate(chain.stages):
+        first = stage.inputs[0]
+        own = dict(chain.own[k])
+        bias = {"bias": "b" in own} if "b" in stage.inputs and stage.name != "batch_norm" else {}
+        _, drawn = draw(configs(stage, extensions=extensions, **bias))
+        if k == 0:
+            current = shapes["x"] = drawn[first]
+        sizes = dict(zip(drawn[first], current)) if len(drawn[first]) == len(current) else {}
+        local = {first: current}
+        for name, chain_name in own.items():
+            if name not in drawn:
+                assume(False)  # the stage's strategy left out an input this chain has
+            local[name] = shapes[chain_name] = tuple(sizes.get(d, d) for d in drawn[name])
+        try:
+            stage.check_shapes(local)
+            current = stage.output_shape(local)
+        except GradcheckError:
+            assume(False)
+    return chain, {name: shapes[name] for name in chain.inputs}
 
 
 def _with_sets(name, build, kwargs):

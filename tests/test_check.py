@@ -188,6 +188,14 @@ def test_a_declared_scope_is_respected():
     gc.check_backward(square_only, gc.layer("conv2d", stride=2, padding=1), max_examples=10,
                       where=lambda layer, shapes: shapes["w"][2] == shapes["w"][3])
     assert {(p, s) for p, s, *_ in seen} == {((1, 1), (2, 2))}
+    chain = gc.sequential([("conv2d", {"stride": 2}), "relu", ("conv2d", {"padding": 1})])
+    shapes = []
+
+    def chain_backward(grad_out, *inputs, **params):
+        shapes.append(inputs[0].shape)
+        return chain.backward(grad_out, *inputs)
+    gc.check_backward(chain_backward, chain, max_examples=10)  # a chain: its stages held, shapes drawn to fit
+    assert len(set(shapes)) > 1
     with pytest.raises(gc.ConfigError, match="no configuration is inside the declared scope"):
         gc.check_backward(square_only, "conv2d", max_examples=10, where=lambda layer, shapes: False)
 
