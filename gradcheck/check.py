@@ -260,7 +260,8 @@ def _raised(name, exc, layer) -> list[str]:
     lines = [f"  {name} raised {type(exc).__name__}: {exc}"]
     frame = _user_frame(exc)
     if frame is not None:
-        lines.append(f"    at {frame.filename}:{frame.lineno} in {frame.name}" + (f": {frame.line}" if frame.line else ""))
+        source = f": {frame.line}" if frame.line else ""
+        lines.append(f"    at {frame.filename}:{frame.lineno} in {frame.name}{source}")
     lines.append(f"  on the configuration {layer!r}")
     lines.append("  if your code does not cover this configuration, narrow the scope: hold parameters "
                  "(e.g. stride=1, or a set: padding={0, 1}) or pass where=lambda layer, shapes: ...")

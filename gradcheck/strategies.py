@@ -259,5 +259,5 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DTYPES", "Example", "arrays", "check_bound", "configs", "conv_configs", "data_dtype", "examples", "held_params",
-           "per_axis", "registered_name"]
+__all__ = ["DTYPES", "Example", "arrays", "check_bound", "configs", "conv_configs", "data_dtype", "examples",
+           "held_params", "per_axis", "registered_name"]

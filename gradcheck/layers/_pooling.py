@@ -212,7 +212,8 @@ def _pool_configs(draw, cls, max_batch, max_channels, max_side, max_kernel, max_
     kernel = pick("kernel_size", st.tuples(*[st.integers(max(1, 2 * p), max(max_kernel, 2 * p)) for p in pad_floor]))
     params = {"kernel_size": kernel, "stride": pick("stride", st.none() | st.tuples(*[st.integers(1, max_stride)] * 2))}
     explicit = st.tuples(*[st.integers(0, min(max_padding, k // 2)) for k in kernel])
-    params["padding"] = pick("padding", explicit if held.get("ceil_mode") or not extensions else explicit | st.just("same"))
+    same = extensions and not held.get("ceil_mode")  # TensorFlow's 'SAME': an extension, and not with ceil_mode
+    params["padding"] = pick("padding", explicit | st.just("same") if same else explicit)
     params["ceil_mode"] = False if params["padding"] == "same" else pick("ceil_mode", st.booleans())
     if "ties" in cls.parameters:
         params["dilation"] = pick("dilation", st.tuples(*[st.integers(1, max_dilation)] * 2))
