@@ -9,7 +9,9 @@
 
 Every strategy takes keyword-only bounds with documented defaults; a bad bound raises
 ``hypothesis.errors.InvalidArgument`` at once, naming the value. Parameters given as ``**fixed`` are held
-(and validated by the layer at once: ``ConfigError``); the others are drawn.
+(and validated by the layer at once: ``ConfigError``; a set holds one of its values per example); the others
+are drawn inside torch.nn.functional's domain unless ``extensions=True``; ``where(layer, shapes)`` narrows the
+scope further, and a configured Layer (or ``gc.sequential`` chain) in place of a name holds everything but shapes.
 
 How examples shrink: sizes shrink towards 1, strides, dilations and groups towards 1, kernels towards 1,
 padding towards 0, the bias towards absent, and data towards 0 — so a failure is reported on the
