@@ -1,7 +1,7 @@
 """The ``gradcheck`` command.
 
     gradcheck list
-    gradcheck verify conv2d [--stride S] [--padding P] [--dilation D] [--groups G] [--any-layer-param V]
+    gradcheck verify conv2d [--stride S] [--padding P] [--dilation D] [--groups G] [--any-layer-param V] [--extensions]
                             [--examples N] [--seed S] [--kind integer|rational|float] [--oracles sympy,numpy,jax]
     gradcheck verify --all [--examples N]
     gradcheck sweep conv2d --max-side 5 [--jobs J] [--results FILE] [--backward module:function]
@@ -32,6 +32,7 @@ from .errors import ConfigError, GradcheckError
 from .grading import cli as grading_cli
 from .layers import REGISTRY, layers
 from .report import cli as report_cli
+from .strategies import configs
 from .verify import verify
 
 
@@ -142,6 +143,9 @@ def _build_parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", type=_io.seed, help="random seed (default: a fresh one, printed for reproduction)")
     v.add_argument("--kind", choices=("integer", "rational", "float"), default="integer",
                    help="data kind (default integer: exact comparison)")
+    v.add_argument("--extensions", action="store_true",
+                   help="also draw what torch.nn.functional does not allow (TensorFlow 'SAME' pooling, 'same' with a "
+                        "stride, split max-pool ties); default: torch's domain only")
     v.add_argument("--oracles", default=",".join(oracle_registry.DEFAULT_ORACLES),
                    help=f"comma-separated, from {', '.join(oracle_registry.ORACLES)} (default sympy,numpy,jax)")
     sw = sub.add_parser("sweep", help="verify EVERY configuration within bounds (bounded-exhaustive, parallel)")
@@ -249,7 +253,7 @@ def _verify_layer(name, fixed, args, seed):
         stats["failed"] = stats["failed"] or not verdict.ok
         return not verdict.ok
 
-    strategy = examples(name, kind=args.kind, **fixed)
+    strategy = examples(name, kind=args.kind, extensions=args.extensions, **fixed)
     config = settings(max_examples=args.examples, database=None, deadline=None,
                       suppress_health_check=list(HealthCheck))
     start = time.perf_counter()
@@ -285,7 +289,7 @@ def _cmd_verify(args) -> int:
         _held_by_every_layer(fixed, names)
     for name in names:  # held parameters are validated before anything runs, by the layer's own strategy
         try:                # (so that a required parameter such as a pool's kernel_size may be left to be drawn)
-            REGISTRY[name].configs(**fixed)
+            configs(name, extensions=args.extensions, **fixed)  # a held frozenset: each allowed value
         except InvalidArgument as exc:
             return _fail(str(exc))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
