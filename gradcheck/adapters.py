@@ -44,7 +44,8 @@ def _name(fn) -> str:
 
 
 def _out_of_scope(who: str, param: str, value, hold: str, why: str = "") -> OutOfScope:
-    return OutOfScope(f"{who} cannot express {param}={fmt(value)}{': ' + why if why else ''}; hold {hold}")
+    return OutOfScope(f"{who} cannot express {param}={fmt(value)}{': ' + why if why else ''}; hold {hold}",
+                      parameter=param)
 
 
 def _configured(layer: str, params: dict, who: str):

@@ -19,28 +19,6 @@ from tests import cs231n_style as cs
 FEW = 12  # examples per property: enough to reach strides, paddings, ties and batches > 1 under the ci profile
 
 
-def _sets_supported() -> bool:
-    from gradcheck.strategies import examples
-    try:
-        examples("conv2d", padding={0, 1})
-    except Exception:
-        return False
-    return True
-
-
-def _out_of_scope_skipped() -> bool:
-    """check_backward treats an OutOfScope example as outside the wrapped code's scope, not as a failure."""
-    import inspect
-
-    from gradcheck import check
-    return "OutOfScope" in inspect.getsource(check)
-
-
-needs_sets = pytest.mark.skipif(not _sets_supported(), reason="needs check_backward with sets of allowed "
-                                "values (padding={0, 1, 2}), from branch 'check'")
-needs_out_of_scope = pytest.mark.skipif(not _out_of_scope_skipped(), reason="needs check_backward to skip "
-                                        "OutOfScope examples, from branch 'check'")
-
 # layer, (forward, backward) correct, the broken backward, params held so every draw is in scope today.
 CS231N = [
     ("conv2d", (cs.conv_forward_naive, cs.conv_backward_naive), cs.conv_backward_naive_broken,
@@ -64,7 +42,6 @@ def test_cs231n_style_code_passes_and_its_broken_variant_is_caught(layer, functi
         gc.check_backward(wrong, layer, max_examples=FEW, oracles=("numpy",), **held)
 
 
-@needs_sets
 def test_cs231n_conv_with_sets_of_allowed_values():
     conv = adapters.cs231n(cs.conv_forward_naive, cs.conv_backward_naive)
     gc.check_backward(conv, "conv2d", max_examples=FEW, dilation=1, groups=1, padding={0, 1, 2}, stride={1, 2, 3})
@@ -74,10 +51,12 @@ def test_cs231n_conv_with_sets_of_allowed_values():
                           stride={1, 2, 3})
 
 
-@needs_out_of_scope
 @pytest.mark.parametrize("layer, functions", [(c[0], c[1]) for c in CS231N[:2]], ids=["conv2d", "max_pool2d"])
-def test_cs231n_drawn_configurations_out_of_scope_are_skipped(layer, functions):
-    gc.check_backward(adapters.cs231n(*functions), layer, max_examples=FEW)
+def test_cs231n_drawn_configurations_out_of_scope_name_what_to_hold(layer, functions):
+    """Drawn configurations the convention cannot express are not skipped in silence (the check would then
+    cover less than it says): one error names the parameter to hold."""
+    with pytest.raises(gc.ConfigError, match=r"Declare the scope your code covers: hold (padding|dilation|stride|groups)"):
+        gc.check_backward(adapters.cs231n(*functions), layer, max_examples=FEW)
 
 
 def _torch():
@@ -240,7 +219,7 @@ def _my_conv(wrong: bool):
 
 
 def test_torch_custom_function_right_passes_and_wrong_fails():
-    held = dict(padding={0, 1, 2}) if _sets_supported() else dict(padding=1)
+    held = dict(padding={0, 1, 2})
     gc.check_backward(adapters.torch(_my_conv(wrong=False).apply), "conv2d", max_examples=FEW, **held)
     with pytest.raises(AssertionError, match="MyConv.apply is wrong"):  # all held: a short shrink
         gc.check_backward(adapters.torch(_my_conv(wrong=True).apply), "conv2d", max_examples=FEW,
@@ -286,7 +265,7 @@ def _custom_vjp_relu(mask):
 
 def test_jax_custom_vjp_right_passes_and_wrong_fails():
     gc.check_backward(adapters.jax(_custom_vjp_relu(lambda x: x > 0)), "relu", max_examples=FEW)
-    with pytest.raises(AssertionError, match="relu_mask_missing"):  # relu'(0) = 1: the mask >= 0
+    with pytest.raises(AssertionError, match="relu_grad_at_zero_one"):  # the mask x >= 0: a convention, named as one
         gc.check_backward(adapters.jax(_custom_vjp_relu(lambda x: x >= 0)), "relu", max_examples=FEW)
 
 

@@ -68,7 +68,6 @@ def test_readme_adapter_examples_run(monkeypatch):
 
     import gradcheck as gc
     from tests import cs231n_style
-    from tests.test_adapters import _sets_supported
 
     blocks = _adapter_blocks()
     assert len(blocks) == 3, "README's Adapters section lost an example (cs231n, torch, jax)"
@@ -81,8 +80,6 @@ def test_readme_adapter_examples_run(monkeypatch):
         monkeypatch.setattr(gc, name, lambda *a, _f=original, **k: _f(*a, **{**k, "max_examples": 8}))
     namespace = {}
     for code in blocks:
-        if "padding={0, 1, 2}" in code and not _sets_supported():
-            continue  # sets of allowed values come with branch 'check'
         if "torch" in code:
             pytest.importorskip("torch")
         shown = re.search(r"# AssertionError: .*the mistake: (\w+)", code)
