@@ -1,7 +1,8 @@
 """What the default strategy bounds reach: for each catalogued backward mistake (and each real bug below), the
 smallest example that exposes it, and whether the layer strategy's default bounds can draw one.
 
-    python -m bench.reach                 # the Markdown table of README ("What the default bounds reach")
+    python -m bench.reach                 # every (mistake, layer) pair, a Markdown table; exit 1 if one is missed
+    python -m bench.reach --short         # README's table: one row per mistake, its most demanding layer
     python -m bench.reach --only ties_all # one mistake (or real bug)
 
 "Exposes" means a gradient differs from the right one, so that ``check_backward`` fails. Hypothesis ``find``
@@ -127,18 +128,29 @@ def rows(only: str | None = None):
         yield ident, name, wide, wide is not None and smallest(name, exposed, held, None) is not None
 
 
+def _size(example) -> int:
+    return int(np.size(example.inputs[0])) if example is not None else 1 << 30
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.reach", description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="one mistake id or real bug")
+    parser.add_argument("--short", action="store_true",
+                        help="one row per mistake: the layer that needs the largest input (README's table)")
     args = parser.parse_args(argv)
     print("| mistake | layer | smallest exposing example | default bounds reach it |")
     print("| --- | --- | --- | --- |")
-    missed = 0
-    for ident, name, example, reached in rows(args.only):
-        missed += not reached
+    found = list(rows(args.only))
+    if args.short:  # per mistake, the layer whose smallest exposing input is largest; reached = on every layer
+        groups = {}
+        for row in found:
+            groups.setdefault(row[0], []).append(row)
+        found = [(*max(group, key=lambda row: _size(row[2]))[:3], all(row[3] for row in group))
+                 for group in groups.values()]
+    for ident, name, example, reached in found:
         shown = describe(example) if example is not None else f"none with {WIDE}"
-        print(f"| `{ident}` | {name} | {shown} | {'yes' if reached else '**no**'} |", flush=True)
-    return 1 if missed else 0
+        print(f"| `{ident}` | {name} | {shown} | {'yes' if reached else '**no**'} |")
+    return 0 if all(reached for *_, reached in found) else 1
 
 
 if __name__ == "__main__":
