@@ -82,8 +82,18 @@ def _conv_stride_rows_for_both(g, x, w, b=None, **params):
 def _conv_crop_empty(g, x, w, b=None, **params):
     """Pads x by p, computes dL/d(padded x), crops with [p:-p] and returns it: empty when p = 0."""
     p = params["padding"][0]
-    gxp, gw, gb = gc.layer("conv2d", **{**params, "padding": 0}).backward(g, np.pad(x, [(0, 0)] * 2 + [(p, p)] * 2), w, b)
-    return gxp[:, :, p:-p, p:-p], gw, gb
+    gxp, gw, *gb = gc.layer("conv2d", **{**params, "padding": 0}).backward(
+        g, np.pad(x, [(0, 0)] * 2 + [(p, p)] * 2), w, b)
+    return (gxp[:, :, p:-p, p:-p], gw, *gb)
+
+
+def _conv_crop_empty_copied(g, x, w, b=None, **params):
+    """The same crop, copied element by element into a zero-initialised dL/dX: nothing to copy when p = 0."""
+    inner, *rest = _conv_crop_empty(g, x, w, b, **params)
+    gx = np.zeros(x.shape, dtype=inner.dtype)
+    for index in np.ndindex(inner.shape):
+        gx[index] = inner[index]
+    return (gx, *rest)
 
 
 # (hand-written buggy backward, layer, params, input shapes, the one id that must be named on fresh data)
@@ -97,7 +107,8 @@ REAL = [
     (_maxpool_every_tie, "max_pool2d", {"kernel_size": 2, "stride": 1}, [(2, 2, 5, 5)], "ties_all"),
     (_conv_stride_rows_for_both, "conv2d", {"stride": (2, 3)}, [(1, 2, 6, 8), (2, 2, 2, 2), (2,)],
      "stride_axis_swapped"),
-    (_conv_crop_empty, "conv2d", {"padding": 0}, [(1, 1, 4, 4), (1, 1, 2, 2), (1,)], "crop_empty_without_padding"),
+    (_conv_crop_empty_copied, "conv2d", {"padding": 0}, [(1, 1, 4, 4), (1, 1, 2, 2), (1,)],
+     "crop_empty_without_padding"),
 ]
 
 
@@ -124,17 +135,18 @@ def test_the_convention_entry_is_caught_and_named_by_check_backward():
         gc.check_backward(lambda g, x: (np.where(x >= 0, g, 0 * g),), "relu")
 
 
-def test_an_empty_crop_is_named_whether_returned_empty_or_left_zero():
+def test_an_empty_crop_left_zero_is_named_and_one_returned_empty_is_a_shape_error():
     layer = gc.layer("max_pool2d", kernel_size=2, padding=0)
     x, g = np.arange(16).reshape(1, 1, 4, 4), np.ones((1, 1, 2, 2), dtype=int)
     right = layer.backward(g, x)[0]
-    zeros, empty = (p["grad_x"] for p in CATALOGUE["crop_empty_without_padding"].predict(layer, {"x": x}, g))
-    assert np.array_equal(zeros, np.zeros_like(right)) and empty.shape == (1, 1, 0, 0)
-    for given in (zeros, empty):
-        assert diagnose(layer, {"x": x}, g, {"grad_x": given}, {"grad_x": right}) == ["crop_empty_without_padding"]
+    [zeros] = CATALOGUE["crop_empty_without_padding"].predict(layer, {"x": x}, g)
+    assert np.array_equal(zeros["grad_x"], np.zeros_like(right))
+    assert diagnose(layer, {"x": x}, g, {"grad_x": zeros["grad_x"]}, {"grad_x": right}) == ["crop_empty_without_padding"]
     padded, g = gc.layer("max_pool2d", kernel_size=2, padding=1), np.ones((1, 1, 3, 3), dtype=int)
     [same] = CATALOGUE["crop_empty_without_padding"].predict(padded, {"x": x}, g)  # padded: the slice is not empty
     assert np.array_equal(same["grad_x"], padded.backward(g, x)[0])
+    with pytest.raises(AssertionError, match=r"gradient for x has shape \(\d+, \d+, 0, 0\)"):
+        gc.check_backward(_conv_crop_empty, "conv2d", max_examples=20, padding=0)
 
 
 ROW_SKIPPING = dict(kernel_size=3, stride=2, padding=0, ceil_mode=False)

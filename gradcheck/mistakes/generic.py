@@ -38,16 +38,16 @@ def weight_gradient_not_flipped_back(layer, arrays, grad_out):
 
 
 @mistake("crop_empty_without_padding", ("conv1d", "conv2d", "max_pool2d", "avg_pool2d"),
-         "the padding was cropped off dL/dX with g[:, :, p:-p], which is empty when p = 0 (-0 is 0): dL/dX came "
-         "back all zeros, or empty along the unpadded axes")
+         "the padding was cropped off dL/dX with g[:, :, p:-p], which is empty when p = 0 (-0 is 0), so dL/dX "
+         "came back all zeros")
 def crop_empty_without_padding(layer, arrays, grad_out):
+    """What code with that crop returns, where some axis has no padding after: copied into a zero-initialised
+    dL/dX (a loop over the empty slice copies nothing), all zeros. Code that returns the empty slice itself
+    gives dL/dX of shape (N, C, 0, ...): check_backward reports that wrong shape as such, and an answer of
+    that shape cannot be written down, so it is not a prediction here."""
     correct = _correct(layer, arrays, grad_out)
     size = np.shape(arrays["x"])[2:]
     pads = layer.pads(np.shape(arrays["w"])[2:], size) if "w" in arrays else layer.pads(size)
     if all(after for _, after in pads):  # padded after on every axis: the slice is not empty, the crop right
         return [correct]
-    grad_x = correct["grad_x"]
-    # What the crop returns: an axis whose padding after is 0 slices to nothing. Code that copies that into a
-    # zero-initialised dL/dX (a loop over the empty slice) leaves all zeros; code that returns it, an empty array.
-    empty = grad_x[(slice(None), slice(None)) + tuple(slice(None) if after else slice(0, 0) for _, after in pads)]
-    return [{**correct, "grad_x": np.zeros_like(grad_x)}, {**correct, "grad_x": empty}]
+    return [{**correct, "grad_x": np.zeros_like(correct["grad_x"])}]
