@@ -152,10 +152,28 @@ def test_an_empty_crop_left_zero_is_named_and_one_returned_empty_is_a_shape_erro
 ROW_SKIPPING = dict(kernel_size=3, stride=2, padding=0, ceil_mode=False)
 
 
+def test_the_row_skipping_max_pool_backward_needs_a_side_of_7():
+    """At kernel 3, stride 2, no padding it is wrong exactly where W_out > H_out >= 2: first on a 5 x 7 input."""
+    rng = np.random.default_rng(0)
+    exposing = set()
+    for h in range(3, 8):
+        for w in range(3, 8):
+            for dilation in (1, 2):
+                layer = gc.layer("max_pool2d", dilation=dilation, **ROW_SKIPPING)
+                if dilation * 2 + 1 > min(h, w):
+                    continue
+                x = rng.permutation(2 * h * w).reshape(2, 1, h, w)  # no ties: every window has one maximum
+                g = rng.integers(1, 4, layer.output_shape({"x": x.shape}))
+                given = reach.max_pool_backward_skipping_rows(g, x, **layer.params)[0]
+                if not np.array_equal(given, layer.backward(g, x)[0]):
+                    exposing.add((h, w, dilation))
+    assert exposing == {(5, 7, 1), (6, 7, 1)}  # none within the old pool max_side of 6
+
+
 def test_a_row_skipping_max_pool_backward_is_caught_at_the_default_bounds():
-    """It needs a 5 x 7 input at kernel 3, stride 2 (W_out = 3 > H_out = 2): pool max_side 6 missed it."""
-    backward = reach.max_pool_backward_skipping_rows
-    gc.check_backward(backward, "max_pool2d", max_examples=100, bounds={"max_side": 6}, **ROW_SKIPPING)  # the miss
+    """Few draws expose it (dilation 1, H_out = 2, W_out = 3 and data without ties): the bound lets the strategy
+    reach it, 300 examples find it; the layer's NumPy backward is the reference, to keep that cheap."""
     with pytest.raises(AssertionError, match="max_pool_backward_skipping_rows is wrong") as caught:
-        gc.check_backward(backward, "max_pool2d", **ROW_SKIPPING)
-    assert "'x': (1, 1, 5, 7)" in str(caught.value)
+        gc.check_backward(reach.max_pool_backward_skipping_rows, "max_pool2d", max_examples=300, oracles=("numpy",),
+                          **ROW_SKIPPING)
+    assert "7)}" in str(caught.value).splitlines()[0]  # found on a side of 7
