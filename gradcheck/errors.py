@@ -11,3 +11,8 @@ class ConfigError(GradcheckError):
 
 class InputError(GradcheckError):
     """An input array is malformed: wrong rank or shape, not numeric, NaN or infinite."""
+
+
+class OutOfScope(GradcheckError):
+    """A configuration the wrapped code cannot express (a dilation for code without one, ...): the message
+    names the parameter and what to hold."""
