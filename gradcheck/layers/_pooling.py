@@ -179,11 +179,11 @@ def scatter_add(shape, flat, values, where):
 
 
 # -- Hypothesis strategy and sweep space (shared by both pools) ----------------------------------
-def pool_configs(cls, *, max_batch: int = 2, max_channels: int = 2, max_side: int = 6, max_kernel: int = 3,
+def pool_configs(cls, *, max_batch: int = 2, max_channels: int = 2, max_side: int = 7, max_kernel: int = 3,
                  max_stride: int = 3, max_padding: int = 1, max_dilation: int = 2, extensions: bool = False, **fixed):
     """A pooling layer and an input shape that fit it: ``(layer, {"x": shape})``.
 
-    Defaults: batch and channels 1–2, sides up to ``max_side`` (6, at least the kernel's extent less the padding),
+    Defaults: batch and channels 1–2, sides up to ``max_side`` (7, at least the kernel's extent less the padding),
     kernel 1–``max_kernel`` (3) per axis, stride = kernel (non-overlapping) or 1–``max_stride`` (3), drawn below the
     kernel on purpose (overlapping windows), padding 0–min(``max_padding``, k/2), dilation 1–``max_dilation`` (2,
     max pool), ceil_mode, count_include_pad and now and then a divisor_override (avg): torch.nn.functional's domain.
