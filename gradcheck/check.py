@@ -182,7 +182,9 @@ def _explain_backward(fn, example: Example, oracles) -> str:
                              f"  got {format_number(values[user])}")
             quantity = f"grad_{m.gradient}"
             found = _named(fn, example, quantity)
-            if found:
+            if found and all(mistakes.CATALOGUE[m].kind == "convention" for m in found):
+                lines.append(f"  {quantity}: a convention difference, not a mistake: {mistakes.describe(found)}")
+            elif found:
                 lines.append(f"  {quantity}: this is the mistake: {mistakes.describe(found)}")
     lines.append("minimal failing example:")
     lines.append(repr(example))
@@ -221,7 +223,7 @@ def _named(fn, example: Example, quantity: str) -> list[str]:
     held_to = [q for q in dict.fromkeys((quantity, data)) if q[len("grad_"):] in layer.differentiable]
     if quantity == data:  # a wrong data gradient: the mistake must leave fn's parameter gradients as fn has them
         held_to = [f"grad_{n}" for n in names if n in layer.differentiable]
-    surviving = [m.id for m in mistakes.for_layer(layer.name) if m.kind == "backward"]
+    surviving = [m.id for m in mistakes.for_layer(layer.name) if m.kind in ("backward", "convention")]
     rng = np.random.default_rng(0)
     for draw in range(1 + FRESH_DRAWS):
         if not surviving:
