@@ -277,3 +277,21 @@ def test_the_pytest_fixture_reports_through_pytest(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*wrong is wrong for conv2d*", "*grad_w:*wrong element*", "*minimal failing example*"])
+
+
+def test_a_failure_the_shrink_comparator_does_not_see_is_still_explained_against_the_reference(monkeypatch):
+    """Shrink steps compare with the NumPy backward, the minimal example with the SymPy reference. Were the two
+    ever to differ, the first failure the reference confirmed is explained: never a message without one."""
+    from gradcheck.layers.linear import Linear
+
+    right = Linear.numpy_backward
+
+    def doubled(self, g, x, w, b=None):
+        return tuple(2 * a for a in right(self, g, x, w, b))
+
+    def fn(g, x, w, b=None, **params):
+        return doubled(gc.layer("linear", **params), g, x, w, b)
+
+    monkeypatch.setattr(Linear, "numpy_backward", doubled)  # numpy now agrees with fn; sympy does not
+    with pytest.raises(AssertionError, match=r"(?s)fn is wrong for linear.*grad_x: \d+ wrong element.*expected"):
+        gc.check_backward(fn, "linear", max_examples=20)
