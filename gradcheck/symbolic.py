@@ -263,7 +263,10 @@ def estimated_terms(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> int:
     adds up its stages')."""
     if hasattr(layer, "stage_shapes"):
         return sum(estimated_terms(s, local) for s, local in zip(layer.stages, layer.stage_shapes(shapes)))
-    rule = layer.sympy_rule(shapes)
+    key = (layer.key, tuple(sorted(shapes.items())))
+    if key in _PLANS:
+        return _PLANS[key].n_terms
+    rule = _rule(layer, shapes)
     total = 0
     for term in sp.Add.make_args(rule.expr):
         extents = [int(hi - lo + 1) for _, lo, hi in term.limits] if isinstance(term, sp.Sum) else []
@@ -290,6 +293,20 @@ def check_size(layer: Layer, shapes: dict[str, tuple[int, ...]], limit: int | No
     return terms
 
 
+_RULES: OrderedDict[tuple, IndexRule] = OrderedDict()
+
+
+def _rule(layer: Layer, shapes) -> IndexRule:
+    """``layer.sympy_rule(shapes)``, kept for the few configurations last estimated: a check estimates its size
+    from the rule and then plans it, and a max pool's rule over a large window takes a second to state."""
+    key = (layer.key, tuple(sorted(shapes.items())))
+    if key not in _RULES:
+        _RULES[key] = layer.sympy_rule(shapes)
+        if len(_RULES) > 16:
+            _RULES.popitem(last=False)
+    return _RULES[key]
+
+
 def plan(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> Plan:
     """The compiled plan of ``layer`` for these (full-rank) input shapes; cached per configuration (least
     recently used plans are dropped once the cache holds more than PLAN_CACHE_BYTES)."""
@@ -297,7 +314,7 @@ def plan(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> Plan:
     if key in _PLANS:
         _PLANS.move_to_end(key)
         return _PLANS[key]
-    rule = layer.sympy_rule(shapes)
+    rule = _rule(layer, shapes)
     compiled = Plan(rule, [_compile_term(rule, t) for t in sp.Add.make_args(rule.expr)])
     _PLANS[key] = compiled
     held = sum(p.nbytes for p in _PLANS.values())

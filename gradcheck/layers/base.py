@@ -66,6 +66,12 @@ def as_array(name: str, value) -> np.ndarray:
             # wrap to a negative number; kept as exact Python ints instead.
             return arr.astype(object)
         return arr.astype(np.int64)
+    if arr.dtype.kind == "f" and not isinstance(value, np.ndarray) and arr.size:
+        exact = np.asarray(value, dtype=object)
+        if all(isinstance(v, numbers.Integral) for v in exact.flat):
+            # NumPy reads a list of ints with one past int64 ([2**63, -1]) as float64, which rounds 2**63 + 1;
+            # kept as Python ints instead.
+            return as_array(name, exact)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
