@@ -297,8 +297,9 @@ _RULES: OrderedDict[tuple, IndexRule] = OrderedDict()
 
 
 def _rule(layer: Layer, shapes) -> IndexRule:
-    """``layer.sympy_rule(shapes)``, kept for the few configurations last estimated: a check estimates its size
-    from the rule and then plans it, and a max pool's rule over a large window takes a second to state."""
+    """``layer.sympy_rule(shapes)``, kept for the few configurations estimated but not yet planned: a check
+    estimates its size from the rule and then plans it, and a max pool's rule over a large window takes a
+    second to state."""
     key = (layer.key, tuple(sorted(shapes.items())))
     if key not in _RULES:
         _RULES[key] = layer.sympy_rule(shapes)
@@ -314,7 +315,7 @@ def plan(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> Plan:
     if key in _PLANS:
         _PLANS.move_to_end(key)
         return _PLANS[key]
-    rule = _rule(layer, shapes)
+    rule = _RULES.pop(key, None) or layer.sympy_rule(shapes)  # the plan keeps it from here on
     compiled = Plan(rule, [_compile_term(rule, t) for t in sp.Add.make_args(rule.expr)])
     _PLANS[key] = compiled
     held = sum(p.nbytes for p in _PLANS.values())

@@ -111,8 +111,16 @@ def value_bound(layer, arrays) -> int:
 
 
 def _degree(layer) -> int:
-    stages = getattr(layer, "stages", None)  # a chain (gc.sequential): degrees multiply under composition
-    return int(np.prod([_degree(s) for s in stages])) if stages else layer.degree
+    """The degree of a layer, or of a chain (gc.sequential): a stage of degree d and of degree e in its first
+    input turns a degree-D input into degree e·D + d − e (a convolution adds 1, mse doubles)."""
+    stages = getattr(layer, "stages", None)
+    if not stages:
+        return layer.degree
+    total = 1
+    for stage in stages:
+        e = getattr(stage, "input_degree", 1)
+        total = e * total + _degree(stage) - e
+    return total
 
 
 def promote_to_shape(name: str, arr: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -181,8 +189,10 @@ class Layer(ABC):
     # mean reductions, ...: there float64 rounds 1/9, and only the rational oracles are held to ==.
     closed_on_integers: ClassVar[bool] = True
     # How many inputs (grad_out counted) one term of the output or of a gradient multiplies: 2 for x·w and
-    # g·w. Bounds the growth of integer data (``value_bound``); 3 for a depthwise-then-pointwise product.
+    # g·w. Bounds the growth of integer data (``value_bound``); 3 for a depthwise-then-pointwise product,
+    # 1 where nothing multiplies (relu, pooling). ``input_degree``: the degree in the first input (1; mse 2).
     degree: ClassVar[int] = 2
+    input_degree: ClassVar[int] = 1
 
     def __init__(self, **params):
         self.params: dict[str, Any] = self.validate(dict(params))
