@@ -39,7 +39,8 @@ ERROR_INPUTS = [
     ("grad_out too big", lambda: gc.layer("conv2d").backward(np.ones((2, 1, 2, 3)), X3, W2), InputError,
      "grad_out has shape (2, 1, 2, 3)"),
     # size guard
-    ("too many terms", lambda: gc.verify("conv2d", np.zeros((4, 64, 64, 64), int), np.zeros((64, 64, 3, 3), int)),
+    # (estimated, not run: without the guard this plan takes all memory; verify's use of it is tested below)
+    ("too many terms", lambda: symbolic.check_size(gc.layer("conv2d"), {"x": (4, 64, 64, 64), "w": (64, 64, 3, 3)}),
      ConfigError, "expands to 566,820,864 terms (≈ 62.4 GB for the sympy oracle), more than the limit of "
                   "20,000,000"),
     ("over a lowered limit", lambda: gc.verify("conv2d", X3, W2, max_terms=10), ConfigError,
@@ -80,6 +81,10 @@ def test_bad_input_raises_one_clear_error(call, error, message):
 
 def test_a_size_limit_is_overridable_per_call_and_by_environment(monkeypatch):
     assert gc.verify("conv2d", X3, W2, max_terms=24, oracles=("sympy", "numpy")).ok
+    monkeypatch.setattr(symbolic, "MAX_TERMS", 23)  # the default, for verify, check_backward and sweep
+    with pytest.raises(ConfigError, match="more than the limit of 23"):
+        gc.verify("conv2d", X3, W2)
+    monkeypatch.setattr(symbolic, "MAX_TERMS", 24)
     monkeypatch.setenv("GRADCHECK_MAX_TERMS", "23")
     with pytest.raises(ConfigError, match="more than the limit of 23"):
         gc.verify("conv2d", X3, W2)
