@@ -8,12 +8,13 @@
 >>> gc.verify(layer, [[1, 0, -1], [1, 0, 1], [0, 1, 1]], [[-1, 2], [3, 1]]).ok
 True
 """
+from . import adapters  # cheap: torch and jax are imported only when an adapter is used
 from .check import check_backward, check_forward
-from .errors import ConfigError, GradcheckError, InputError
+from .errors import ConfigError, GradcheckError, InputError, OutOfScope
 from .layers import Layer, layer, layers
 from .sequential import Sequential, sequential
 from .verify import Verdict, verify
 
-__all__ = ["ConfigError", "GradcheckError", "InputError", "Layer", "Sequential", "Verdict", "check_backward",
-           "check_forward", "layer", "layers", "sequential", "verify"]
+__all__ = ["ConfigError", "GradcheckError", "InputError", "Layer", "OutOfScope", "Sequential", "Verdict", "adapters",
+           "check_backward", "check_forward", "layer", "layers", "sequential", "verify"]
 __version__ = "0.1.0"

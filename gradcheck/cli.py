@@ -1,10 +1,11 @@
 """The ``gradcheck`` command.
 
     gradcheck list
-    gradcheck verify conv2d [--stride S] [--padding P] [--dilation D] [--groups G] [--any-layer-param V]
+    gradcheck verify conv2d [--stride S] [--padding P] [--dilation D] [--groups G] [--any-layer-param V] [--extensions]
                             [--examples N] [--seed S] [--kind integer|rational|float] [--oracles sympy,numpy,jax]
     gradcheck verify --all [--examples N]
     gradcheck sweep conv2d --max-side 5 [--jobs J] [--results FILE] [--backward module:function]
+                           [--timeout S] [--stride 2 --padding 0 --padding 1] [--where module:function]
     gradcheck report conv2d [--stride 2 --padding 1] [--size small|WxH] [--format md|html|tex] [--out DIR]
     gradcheck grade CASES.toml [--answers STUDENT.toml] [--json | --format gradescope] [--expected]
     gradcheck exercise new conv2d [--stride 2 ...] [--seed S]
@@ -25,18 +26,27 @@ from collections import Counter
 
 from hypothesis.errors import InvalidArgument
 
+from . import _io
 from . import oracles as oracle_registry
-from .errors import GradcheckError
+from .errors import ConfigError, GradcheckError
 from .grading import cli as grading_cli
 from .layers import REGISTRY, layers
 from .report import cli as report_cli
+from .strategies import configs
 from .verify import choose_oracles, verify
 
 
 
 class _Parser(argparse.ArgumentParser):
+    """One-line errors; no abbreviated options (``--ex`` must not silently mean ``--examples``, and an unknown
+    ``--name`` is a layer parameter, see ``_split_held``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # one line, exit 2 (argparse would print the whole usage first)
-        raise SystemExit(_fail(f"{message} (see 'gradcheck {self.prog.split()[-1]} --help')"))
+        raise SystemExit(_fail(f"{message} (see '{self.prog} --help')"))  # prog: 'gradcheck' or 'gradcheck verify'
 
 
 def _fail(message: str) -> int:
@@ -61,8 +71,39 @@ def _param_value(text: str):
             f"{text!r} is not an int, a comma-separated list of ints, a number, true/false or a word") from None
 
 
+TAKES_LAYER_PARAMS = ("verify", "exercise", "report", "sweep")
+
+
+def _split_held(parser, argv: list[str]) -> tuple[list[str], list[str]]:
+    """(argv for argparse, layer-parameter tokens): every ``--name [VALUE]`` the subcommand does not know is
+    taken out before argparse sees it, so that its VALUE cannot be taken for a positional argument
+    (``verify --all --kernel-size 3`` would otherwise read 3 as the layer)."""
+    command = next((t for t in argv if not t.startswith("-")), None)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if command not in TAKES_LAYER_PARAMS:
+        return argv, []
+    known = {o for a in sub.choices[command]._actions for o in a.option_strings}
+    start = argv.index(command) + 1
+    kept, held = argv[:start], []
+    tokens = argv[start:]
+    while tokens:
+        token = tokens.pop(0)
+        if token == "--":
+            kept += [token] + tokens
+            break
+        if token.startswith("--") and token.split("=", 1)[0] not in known:
+            held.append(token)
+            if "=" not in token and tokens and not tokens[0].startswith("--"):
+                held.append(tokens.pop(0))
+        else:
+            kept.append(token)
+    return kept, held
+
+
 def _held_params(extra: list[str]) -> dict:
-    """Layer parameters from the tokens argparse did not know: --kernel-size 3 -> {'kernel_size': 3}."""
+    """Layer parameters from the tokens argparse did not know: --kernel-size 3 -> {'kernel_size': 3}.
+    A parameter given several times is a set of allowed values: --padding 0 --padding 1 -> frozenset({0, 1})
+    (while --dilation 2,1 stays one per-axis value)."""
     held = {}
     tokens = list(extra)
     while tokens:
@@ -75,9 +116,15 @@ def _held_params(extra: list[str]) -> dict:
                 raise argparse.ArgumentTypeError(f"layer parameter --{name} needs a value")
             value = tokens.pop(0)
         try:
-            held[name.replace("-", "_")] = _param_value(value)
+            parsed = _param_value(value)
         except argparse.ArgumentTypeError as exc:
             raise argparse.ArgumentTypeError(f"argument --{name}: {exc}") from None
+        key = name.replace("-", "_")
+        if key in held:
+            before = held[key]
+            held[key] = (before if isinstance(before, frozenset) else frozenset([before])) | {parsed}
+        else:
+            held[key] = parsed
     return held
 
 
@@ -93,24 +140,32 @@ def _build_parser() -> argparse.ArgumentParser:
                 "--groups 2; the others are drawn. VALUE is an int, ints separated by commas, a number, true/false "
                 "or a word.")
     v.add_argument("--examples", type=int, default=100, help="configurations to draw (default 100)")
-    v.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed for reproduction)")
+    v.add_argument("--seed", type=_io.seed, help="random seed (default: a fresh one, printed for reproduction)")
     v.add_argument("--kind", choices=("integer", "rational", "float"), default="integer",
                    help="data kind (default integer: exact comparison)")
+    v.add_argument("--extensions", action="store_true",
+                   help="also draw what torch.nn.functional does not allow (TensorFlow 'SAME' pooling, 'same' with a "
+                        "stride, split max-pool ties); default: torch's domain only")
     v.add_argument("--oracles", default=",".join(oracle_registry.DEFAULT_ORACLES),
                    help=f"comma-separated, from {', '.join(oracle_registry.ORACLES)} (default sympy,numpy,jax)")
     sw = sub.add_parser("sweep", help="verify EVERY configuration within bounds (bounded-exhaustive, parallel)")
     sw.add_argument("layer", help="a layer with a sweep space (conv1d, conv2d, ...)")
+    sw.epilog = ("Layer parameters may be held as --name VALUE (--stride 2); given several times they are the "
+                 "allowed values (--padding 0 --padding 1). Bounds are 1..64 (padding 0..64).")
     sw.add_argument("--max-side", type=int, default=5, help="largest spatial side (default 5)")
     sw.add_argument("--max-kernel", type=int, default=3, help="largest kernel side (default 3)")
     sw.add_argument("--max-stride", type=int, default=3, help="largest stride (default 3)")
     sw.add_argument("--max-dilation", type=int, default=2, help="largest dilation (default 2)")
     sw.add_argument("--max-padding", type=int, default=2, help="largest explicit padding (default 2)")
-    sw.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
-    sw.add_argument("--results", help="JSON-lines results file, resumed if it exists "
-                                      "(default sweep-LAYER-sideN.jsonl)")
+    sw.add_argument("--jobs", type=int, help="worker processes (default and at most: the cores)")
+    sw.add_argument("--results", help="JSON-lines results file, resumed if it holds rows of this same check "
+                                      "(default sweep-LAYER-KEY.jsonl)")
     sw.add_argument("--oracles", default=",".join(oracle_registry.DEFAULT_ORACLES),
                     help="comma-separated oracles (default sympy,numpy,jax)")
     sw.add_argument("--backward", help="sweep your own backward, given as module:function, against the oracles")
+    sw.add_argument("--where", help="module:function(layer, shapes) -> bool: the configurations in scope")
+    sw.add_argument("--timeout", type=float, default=300.0,
+                    help="seconds one configuration may take before it is stopped and reported (default 300)")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     grading_cli.add_parser(sub)
     report_cli.add_parser(sub)
@@ -118,35 +173,46 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_sweep(args) -> int:
-    from pathlib import Path
+    from .sweep import Interrupted, cores, sweep
 
-    from .sweep import sweep
-
-    for flag in ("max_side", "max_kernel", "max_stride", "max_dilation", "jobs"):
-        if getattr(args, flag) < 1:
-            return _fail(f"--{flag.replace('_', '-')} {getattr(args, flag)} is not allowed: it must be >= 1")
-    if args.max_padding < 0:
-        return _fail(f"--max-padding {args.max_padding} is not allowed: it must be >= 0")
     oracles = [o for o in args.oracles.split(",") if o]
     for o in oracles:
         if o not in oracle_registry.ORACLES:
             return _fail(f"unknown oracle {o!r} in --oracles; oracles are {', '.join(oracle_registry.ORACLES)}")
     bounds = {k: getattr(args, k) for k in ("max_side", "max_kernel", "max_stride", "max_dilation", "max_padding")}
-    results = Path(args.results or f"sweep-{args.layer}-side{args.max_side}.jsonl")
-    rows, ran, seconds = sweep(args.layer, results=results, jobs=args.jobs, oracles=oracles,
-                               backward=args.backward, progress=not args.no_progress, **bounds)
+    available = cores()
+    jobs = available if args.jobs is None else args.jobs
+    capped = f" (--jobs {jobs} capped at the {available} cores)" if jobs > available else ""
+    try:
+        outcome = sweep(args.layer, results=args.results, jobs=jobs, oracles=oracles, backward=args.backward,
+                        held=args.held, where=args.where, timeout=args.timeout, progress=not args.no_progress,
+                        **bounds)
+    except Interrupted as stop:
+        print(f"gradcheck: interrupted: {stop.done} of {stop.total} configurations done and kept in "
+              f"{stop.results}; run the same command to resume", file=sys.stderr)
+        return 130
+    rows = outcome.rows
     who = f"{args.backward} against {','.join(oracles)}" if args.backward else ",".join(oracles)
     limits = ", ".join(f"{k} {v}" for k, v in bounds.items())
-    print(f"gradcheck sweep {args.layer}: {len(rows)} configurations ({limits}), {who}, {args.jobs} job(s)")
-    print(f"results: {results} ({len(rows) - ran} from earlier runs, {ran} run now in {seconds:.1f} s)")
+    scope = "".join(f", {k}={v!r}" for k, v in args.held.items()) + (f", where {args.where}" if args.where else "")
+    print(f"gradcheck sweep {args.layer}: {len(rows)} configurations ({limits}{scope}), {who}, "
+          f"{min(jobs, available)} job(s){capped}, timeout {args.timeout:g} s")
+    print(f"results: {outcome.results} (key {outcome.key[:12]}; {outcome.earlier} from earlier runs, "
+          f"{outcome.ran} run now in {outcome.seconds:.1f} s)")
     _sweep_table(rows)
-    failed = [r for r in rows.values() if not r["ok"]]
-    for row in failed[:5]:
-        print(f"\nFAILED {row['id']} (seed {row['seed']}):\n{row['verdict']}")
-    if failed:
-        print(f"\nFAILED: {len(failed)} of {len(rows)} configurations disagree")
+    bad = [r for r in rows.values() if r["status"] != "ok"]
+    for row in bad[:5]:
+        print(f"\n{row['status'].upper()} {row['id']} (seed {row['seed']}):\n{row['verdict']}")
+    if bad:
+        counts = Counter(r["status"] for r in bad)
+        what = {"failed": "disagree", "timeout": "ran past --timeout", "crashed": "killed their worker"}
+        print("\n" + "; ".join(f"{status.upper()}: {n} of {len(rows)} configurations {what[status]}"
+                               for status, n in sorted(counts.items())))
         return 1
-    print(f"OK: all oracles agree exactly on all {len(rows)} configurations")
+    how = "exactly" if all(r["exact"] for r in rows.values()) else "within float tolerance"
+    # every row here carries this check's key (the file is refused otherwise) and compared >= 2 results
+    print(f"OK: all oracles agree {how} on all {len(rows)} configurations "
+          f"({outcome.earlier} of them from earlier runs of this same check)")
     return 0
 
 
@@ -160,10 +226,10 @@ def _sweep_table(rows):
         params = re.match(r".*?\((.*?);", row["id"]).group(1)
         for item in params.split(","):
             groups[item][0] += 1
-            groups[item][1] += row["ok"]
+            groups[item][1] += row["status"] == "ok"
     header = ("parameter", "configurations", "agree")
     table = [(k, str(n), str(ok)) for k, (n, ok) in sorted(groups.items())]
-    table.append(("all", str(len(rows)), str(sum(r["ok"] for r in rows.values()))))
+    table.append(("all", str(len(rows)), str(sum(r["status"] == "ok" for r in rows.values()))))
     widths = [max(len(r[i]) for r in table + [header]) for i in range(3)]
     for r in [header] + table:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
@@ -187,7 +253,7 @@ def _verify_layer(name, fixed, args, seed):
         stats["failed"] = stats["failed"] or not verdict.ok
         return not verdict.ok
 
-    strategy = examples(name, kind=args.kind, **fixed)
+    strategy = examples(name, kind=args.kind, extensions=args.extensions, **fixed)
     config = settings(max_examples=args.examples, database=None, deadline=None,
                       suppress_health_check=list(HealthCheck))
     start = time.perf_counter()
@@ -220,9 +286,11 @@ def _cmd_verify(args) -> int:
     choose_oracles(args.oracles)  # fewer than two different oracles compare nothing: ConfigError, exit 2
     fixed = args.held
     names = layers() if args.all else [args.layer]
+    if args.all and fixed:
+        _held_by_every_layer(fixed, names)
     for name in names:  # held parameters are validated before anything runs, by the layer's own strategy
         try:                # (so that a required parameter such as a pool's kernel_size may be left to be drawn)
-            REGISTRY[name].configs(**fixed)
+            configs(name, extensions=args.extensions, **fixed)  # a held frozenset: each allowed value
         except InvalidArgument as exc:
             return _fail(str(exc))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
@@ -254,6 +322,24 @@ def _cmd_verify(args) -> int:
     return 0
 
 
+def _held_by_every_layer(fixed: dict, names: list[str]) -> None:
+    """``verify --all --kernel-size 3``: a held parameter that some layers lack is refused, naming them, rather
+    than verifying only the layers that have it under an "--all" heading (a partial run must not read as all)."""
+    from .report.derive import default_layer  # every parameter of a layer, defaults included
+
+    params = {name: set(default_layer(name).params) for name in names}
+    for key in fixed:
+        having = [n for n in names if key in params[n]]
+        if len(having) < len(names):
+            flag = f"--{key.replace('_', '-')}"
+            value = ",".join(map(str, fixed[key])) if isinstance(fixed[key], tuple) else fixed[key]
+            hint = (f"only {', '.join(having)} {'has' if len(having) == 1 else 'have'} it; verify "
+                    f"{'it' if len(having) == 1 else 'them'} by name, e.g. 'gradcheck verify {having[0]} {flag} {value}'"
+                    if having else "no registered layer has it")
+            raise ConfigError(f"{flag} is held with --all, but {len(names) - len(having)} of {len(names)} layers "
+                              f"have no parameter {key!r}: {hint}")
+
+
 def _comparison(name: str, kind: str, oracles) -> str:
     """'exact' when every oracle is held to == on this data (a rational rule, exact data, oracles exact there);
     'exact + float tol' when some pairs are (sympy = numpy) and some are not (fd, or jax on rationals)."""
@@ -271,16 +357,19 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # `gradcheck list | head`: the reader left; no traceback for that
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:  # Ctrl-C: one line, no traceback (a sweep says what it kept)
+        print("gradcheck: interrupted", file=sys.stderr)
+        return 130
 
 
 def _main(argv) -> int:
     parser = _build_parser()
     try:
-        args, extra = parser.parse_known_args(argv)
-        takes_layer_params = args.command in ("verify", "exercise", "report")
-        if extra and not takes_layer_params:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.held = _held_params(extra) if takes_layer_params else {}
+        argv, extra = _split_held(parser, list(sys.argv[1:] if argv is None else argv))
+        args, rest = parser.parse_known_args(argv)
+        if rest and args.command not in TAKES_LAYER_PARAMS:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        args.held = _held_params(rest + extra) if args.command in TAKES_LAYER_PARAMS else {}
     except SystemExit as exit_:  # --help, or a usage error already printed as one line
         return int(exit_.code or 0)
     except argparse.ArgumentTypeError as exc:

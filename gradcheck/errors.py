@@ -11,3 +11,13 @@ class ConfigError(GradcheckError):
 
 class InputError(GradcheckError):
     """An input array is malformed: wrong rank or shape, not numeric, NaN or infinite."""
+
+
+class OutOfScope(GradcheckError):
+    """The code under test cannot express this configuration (an adapter's calling convention has no way to
+    pass, say, groups or asymmetric padding). Raised by adapters; ``check_backward`` turns it into one error
+    telling the user which parameter to hold, instead of reporting a wrong gradient."""
+
+    def __init__(self, message: str, parameter: str | None = None):
+        super().__init__(message)
+        self.parameter = parameter  # the layer parameter to hold (or narrow with where=), when one is known

@@ -9,7 +9,9 @@
 
 Every strategy takes keyword-only bounds with documented defaults; a bad bound raises
 ``hypothesis.errors.InvalidArgument`` at once, naming the value. Parameters given as ``**fixed`` are held
-(and validated by the layer at once: ``ConfigError``); the others are drawn.
+(and validated by the layer at once: ``ConfigError``; a set holds one of its values per example); the others
+are drawn inside torch.nn.functional's domain unless ``extensions=True``; ``where(layer, shapes)`` narrows the
+scope further, and a configured Layer (or ``gc.sequential`` chain) in place of a name holds everything but shapes.
 
 How examples shrink: sizes shrink towards 1, strides, dilations and groups towards 1, kernels towards 1,
 padding towards 0, the bias towards absent, and data towards 0 — so a failure is reported on the
@@ -17,11 +19,14 @@ smallest configuration and the simplest data that still fail.
 """
 from __future__ import annotations
 
+import functools
+import inspect
+import itertools
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from hypothesis import strategies as st
+from hypothesis import assume, strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
@@ -93,34 +98,157 @@ def held_params(layer_name: str, fixed: dict) -> dict:
     return {k: v for k, v in make_layer(layer_name, **fixed).params.items() if k in fixed}
 
 
-def configs(layer: str, **bounds_and_fixed):
+def _order(value):
+    """Sort key for the allowed values of a held set: ints first, in order, then the rest by repr."""
+    return (0, value, "") if isinstance(value, int) and not isinstance(value, bool) else (1, 0, repr(value))
+
+
+def registered_name(layer) -> str:
+    """The registered name of ``layer`` (a name, or a configured :class:`Layer`); InvalidArgument if unknown."""
+    from .layers import REGISTRY, Layer
+
+    name = layer.name if isinstance(layer, Layer) else layer
+    if name not in REGISTRY:
+        raise InvalidArgument(f"layer={layer!r} is not registered; layers: {', '.join(sorted(REGISTRY))}")
+    return name
+
+
+def configs(layer, *, where=None, extensions: bool = False, **bounds_and_fixed):
     """``(layer, shapes)`` pairs of a registered layer: its own configuration strategy (``Layer.configs``).
 
-    Keyword arguments are the strategy's bounds (``max_side``, ...) and held layer parameters.
+    ``layer`` is a registered name, or a configured :class:`Layer`: then every parameter is held (it is the
+    layer drawn) and only the shapes are drawn. Keyword arguments are the strategy's bounds (``max_side``,
+    ...) and held layer parameters; a held parameter given as a set or frozenset holds it to those values
+    (each validated by the layer at once, one drawn per example, shrinking towards the smallest).
+    ``extensions=True`` also draws what torch.nn.functional does not allow (TensorFlow 'SAME' pooling,
+    'same' with a stride, split max-pool ties) for the layers that have such extensions; held values are
+    always honoured. ``where(layer, shapes) -> bool`` keeps only the configurations inside a declared scope.
     """
-    from .layers import REGISTRY
+    from .errors import ConfigError
+    from .layers import REGISTRY, Layer
 
-    if layer not in REGISTRY:
-        raise InvalidArgument(f"layer={layer!r} is not registered; layers: {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[layer].configs(**bounds_and_fixed)
-
-
-def examples(layer: str, *, kind: str = "integer", bounds: dict | None = None, **fixed):
-    """An :class:`Example` of a registered layer: drawn configuration, inputs and upstream gradient.
-
-    ``kind`` is the data kind (see :func:`arrays`); ``bounds`` are passed to the layer's configuration
-    strategy (e.g. ``{"max_side": 6}``); ``**fixed`` holds layer parameters. Inputs that are not data
-    (class targets, pooling indices) are drawn by the layer itself (``Layer.input_strategy``).
-    """
-    arrays((1,), kind=kind)  # validates kind at once
-    return _examples(configs(layer, **(bounds or {}), **fixed), kind)
+    if isinstance(layer, Layer) and hasattr(layer, "stages"):  # a gc.sequential chain: its stages are held
+        if bounds_and_fixed:
+            raise ConfigError(f"{sorted(bounds_and_fixed)[0]}=...: a chain holds its stages' parameters; bounds and "
+                              "held parameters apply to a single layer")
+        strategy = _chain_configs(layer, extensions)
+        return strategy if where is None else strategy.filter(lambda c: where(*c))
+    name = registered_name(layer)
+    build = REGISTRY[name].configs
+    if extensions and "extensions" in inspect.signature(build).parameters:
+        build = functools.partial(build, extensions=True)
+    if isinstance(layer, Layer):
+        overlap = sorted(set(bounds_and_fixed) & set(layer.params))
+        if overlap:
+            raise ConfigError(f"{overlap[0]}={bounds_and_fixed[overlap[0]]!r}: {layer!r} already holds its "
+                              "parameters; pass a layer name to draw them, or configure the layer as you want it")
+        strategy = build(**bounds_and_fixed, **layer.params).map(lambda c: (layer, c[1]))
+    else:
+        strategy = _with_sets(name, build, bounds_and_fixed)
+    if where is not None:
+        if not callable(where):
+            raise ConfigError(f"where={where!r} is not allowed: it must be a function (layer, shapes) -> bool")
+        strategy = strategy.filter(lambda c: where(*c))
+    return strategy
 
 
 @st.composite
-def _examples(draw, configs, kind):
+def _chain_configs(draw, chain, extensions):
+    """Shapes for a fixed chain: each stage's own inputs drawn by its strategy (its parameters held), their
+    sizes carried over to the shape the previous stage gives it; the stage's own check_shapes has the last word."""
+    from .errors import GradcheckError
+
+    shapes, current = {}, None
+    for k, stage in enumerate(chain.stages):
+        first = stage.inputs[0]
+        own = dict(chain.own[k])
+        bias = {"bias": "b" in own} if "b" in stage.inputs and stage.name != "batch_norm" else {}
+        _, drawn = draw(configs(stage, extensions=extensions, **bias))
+        if k == 0:
+            current = shapes["x"] = drawn[first]
+        sizes = dict(zip(drawn[first], current)) if len(drawn[first]) == len(current) else {}
+        local = {first: current}
+        for name, chain_name in own.items():
+            if name not in drawn:
+                assume(False)  # the stage's strategy left out an input this chain has
+            local[name] = shapes[chain_name] = tuple(sizes.get(d, d) for d in drawn[name])
+        try:
+            stage.check_shapes(local)
+            current = stage.output_shape(local)
+        except GradcheckError:
+            assume(False)
+    return chain, {name: shapes[name] for name in chain.inputs}
+
+
+def _with_sets(name, build, kwargs):
+    """``build(**kwargs)``, where a set-valued keyword holds its parameter to one of the set's values."""
+    from .errors import ConfigError
+
+    sets = {k: sorted(v, key=_order) for k, v in kwargs.items() if isinstance(v, (set, frozenset))}
+    if not sets:
+        return build(**kwargs)
+    plain = {k: v for k, v in kwargs.items() if k not in sets}
+    for key, values in sets.items():
+        if not values:
+            raise ConfigError(f"{key}=set() is not allowed: a set of allowed values must hold at least one")
+        for value in values:  # each allowed value alone, so that the error names it
+            build(**plain, **{key: value})
+    branches = []
+    for combination in itertools.product(*sets.values()):
+        try:
+            branches.append(build(**plain, **dict(zip(sets, combination))))
+        except ConfigError:  # two allowed values that do not go together (a pool's padding > kernel/2)
+            continue
+    if not branches:
+        held = ", ".join(f"{k}={set(v)!r}" for k, v in sets.items())
+        raise ConfigError(f"{name}: no combination of {held} is a valid configuration")
+    return st.one_of(branches)  # shrinks towards the first branch: the smallest allowed values
+
+
+DTYPES = ("int64", "float64", "fraction")
+
+
+def data_dtype(dtype=None, kind=None, *, default: str = "int64", error=InvalidArgument) -> tuple[str, bool]:
+    """(data kind drawn, cast to float64): from ``dtype`` (int64, float64 = integer-valued float64, fraction)
+    or the older ``kind`` (integer, rational, float), at most one of them; ``default`` when neither is given."""
+    if dtype is not None and kind is not None:
+        raise error(f"dtype={dtype!r} and kind={kind!r}: give one of them (dtype is the newer spelling)")
+    if kind is not None:
+        if kind not in DATA_KINDS:
+            raise error(f"kind={kind!r} is not allowed: kind must be one of {', '.join(DATA_KINDS)}")
+        return kind, False
+    dtype = default if dtype is None else dtype
+    if dtype not in DTYPES:
+        raise error(f"dtype={dtype!r} is not allowed: dtype must be one of {', '.join(DTYPES)}")
+    return {"int64": ("integer", False), "float64": ("integer", True), "fraction": ("rational", False)}[dtype]
+
+
+def examples(layer, *, kind: str | None = None, dtype: str | None = None, bounds: dict | None = None,
+             where=None, extensions: bool = False, **fixed):
+    """An :class:`Example` of a registered layer (a name or a configured :class:`Layer`): drawn configuration,
+    inputs and upstream gradient.
+
+    ``dtype`` of the data: "int64" (the default here: small integers), "float64" (the same integers as
+    float64, exact at these sizes) or "fraction" (object arrays of Fractions, denominators up to 6); the older
+    ``kind`` ("integer", "rational", "float": non-integer float64) still works, see :func:`arrays`. Inputs that
+    are not data (class targets, pooling indices) stay int64, drawn by the layer itself
+    (``Layer.input_strategy``). ``bounds`` are passed to the layer's configuration strategy (e.g.
+    ``{"max_side": 6}``); ``**fixed`` holds layer parameters (a set: one of those values); ``where`` and
+    ``extensions``: see :func:`configs`.
+    """
+    drawn, to_float = data_dtype(dtype, kind)
+    return _examples(configs(layer, where=where, extensions=extensions, **(bounds or {}), **fixed), drawn, to_float)
+
+
+@st.composite
+def _examples(draw, configs, kind, to_float=False):
     configured, shapes = draw(configs)
     inputs = tuple(draw(configured.input_strategy(name, shapes, kind)) for name in shapes)
     grad_out = draw(arrays(configured.output_shape(shapes), kind=kind))
+    if to_float:  # the data (differentiable inputs, grad_out) as float64; targets and indices stay integers
+        inputs = tuple(a.astype(np.float64) if name in configured.differentiable else a
+                       for name, a in zip(shapes, inputs))
+        grad_out = grad_out.astype(np.float64)
     return Example(configured, inputs, grad_out)
 
 
@@ -133,4 +261,5 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Example", "arrays", "check_bound", "configs", "conv_configs", "examples", "held_params", "per_axis"]
+__all__ = ["DTYPES", "Example", "arrays", "check_bound", "configs", "conv_configs", "data_dtype", "examples",
+           "held_params", "per_axis", "registered_name"]

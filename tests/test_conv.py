@@ -61,7 +61,7 @@ def test_lecture_output_sizes(size, kernel, params, expected):
     assert layer.output_shape({"x": (1, 1, size, size), "w": (1, 1, kernel, kernel)}) == (1, 1, expected, expected)
 
 
-@given(config=conv_configs(max_side=7), data=st.data())
+@given(config=conv_configs(max_side=7, extensions=True), data=st.data())
 def test_same_padding_matches_xla(config, data):
     from jax import lax
     layer, shapes = config
@@ -72,7 +72,7 @@ def test_same_padding_matches_xla(config, data):
     assert layer.pads(kernel, size) == tuple(lax.padtype_to_pads(size, dilated, layer.params["stride"], "SAME"))
 
 
-@given(config=conv_configs(max_side=6, max_channels=4), data=st.data())
+@given(config=conv_configs(max_side=6, max_channels=4, extensions=True), data=st.data())
 def test_numpy_forward_and_backward_match_literal_loops(config, data):
     layer, shapes = config
     x, w = data.draw(arrays(shapes["x"])), data.draw(arrays(shapes["w"]))
@@ -87,7 +87,7 @@ def test_numpy_forward_and_backward_match_literal_loops(config, data):
         assert np.array_equal(got, want)
 
 
-@given(config=conv_configs(), data=st.data())
+@given(config=conv_configs(extensions=True), data=st.data())
 def test_adjoint_identities(config, data):
     """Convolution is linear in X and in F, so ⟨G, conv(X, F)⟩ = ⟨X, dL/dX⟩ = ⟨F, dL/dF⟩, exactly."""
     layer, shapes = config
@@ -160,7 +160,7 @@ def test_bias_and_grad_out_shapes_are_checked():
 def test_backward_agrees_with_torch_autograd_on_floats(spatial, data):
     """An independent framework's autograd: torch.nn.functional.conv1d/conv2d, float64, to 1e-9."""
     torch = pytest.importorskip("torch")
-    layer, shapes = data.draw(conv_configs(spatial=spatial, max_side=8))
+    layer, shapes = data.draw(conv_configs(spatial=spatial, max_side=8, extensions=True))
     if layer.params["padding"] == "same" and max(layer.params["stride"]) > 1:
         return  # torch refuses 'same' with stride > 1 (gradcheck follows TensorFlow/XLA there)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))

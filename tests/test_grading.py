@@ -571,3 +571,74 @@ def test_the_readme_grading_examples_grade_as_the_readme_says(tmp_path, capsys):
     first = json.loads(out)["exercises"][0]["quantities"]
     assert [(q["name"], q["correct"], q["mistake"]) for q in first] == [
         ("grad_w", True, None), ("grad_x", False, "filter_not_rotated")]
+
+
+# -- untrusted files: graders run them on student uploads ---------------------------------------------------
+RELU_CASE = "[[exercise]]\nid = 'r'\nlayer = 'relu'\ngiven.x = [1, -2]\nask = ['out']\n"
+
+
+def _deep(depth, open_="[", close="]"):
+    return open_ * depth + "1" + close * depth
+
+
+HOSTILE = [  # (which file, its text, what the one-line error says)
+    ("answers", "[r]\nout = 1e999999999", "1E+999999999 is out of range"),       # hung: 10^999999999 as a Fraction
+    ("answers", "[r]\nout = 1e9999", "1E+9999 is out of range"),                 # traceback: a 10,000-digit message
+    ("answers", "[r]\nout = 1e-99999", "1E-99999 is out of range"),
+    ("answers", "[r]\nout = '1e9999'", "'1e9999' is out of range"),
+    ("answers", "[r]\nout = ['1/1', 0e999999999]", None),                     # a right answer: the control row
+    ("answers", "[r]\nout = 1" + "0" * 4400, "an integer has more than 4,300 digits"),
+    ("answers", "[r]\nout = [1, 2" + "3" * 98 + "]", "an int of 99 digits is too large"),
+    ("answers", "[r]\nout = 0." + "1" * 45, "has more than 40 significant digits"),
+    ("answers", "[r]\nout = " + _deep(3000), "nests arrays or tables too deeply"),
+    ("answers", "[r]\nout = " + _deep(3000, "{a = ", "}"), "nests arrays or tables too deeply"),
+    ("answers", "[r]\nout = " + _deep(9), "lists nested more than 8 deep"),
+    ("answers", "[r]\nout = [" + "1, " * 400_000 + "1]", "larger than 1,048,576 bytes"),
+    ("answers", b"[r]\nout = [1, \xff]", "is not UTF-8"),
+    ("answers", "[" + "r" * 5000 + "]\nout = 1", "no such exercise"),
+    ("case", RELU_CASE + "tolerance = { decimals = 100000000 }", "decimals = 100000000: it must be an int from 0 to 40"),
+    ("case", RELU_CASE + "tolerance = { sigfigs = 99999999999 }", "sigfigs = 99999999999: it must be an int from 1"),
+    ("case", RELU_CASE + "tolerance = { atol = 1e999999999 }", "1E+999999999 is out of range"),
+    ("case", RELU_CASE.replace("relu'", "upsample_nearest2d'\nparams = { scale_factor = 100000 }").replace(
+        "[1, -2]", "[[1, -2]]"), "would output 20,000,000,000 entries"),                                      # not 160 GB of objects
+    ("case", RELU_CASE.replace("'r'", "'../../x'"), "'../../x' is not allowed: every exercise needs an id of 1 to 64"),
+    ("case", RELU_CASE.replace("'r'", "'" + "r" * 65 + "'"), "is not allowed: every exercise needs an id"),
+]
+
+
+@pytest.mark.parametrize("side, text, message", HOSTILE, ids=lambda v: v[:40] if isinstance(v, str) else None)
+def test_hostile_files_are_one_line_exit_2_fast_and_gradescope_still_gets_results(side, text, message, tmp_path,
+                                                                                    capsys):
+    import time
+
+    files = {"case": RELU_CASE, "answers": "[r]\nout = [1, 0]"}
+    files[side] = text
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    results = tmp_path / "results.json"
+    start = time.perf_counter()
+    code, out, err = run(capsys, "grade", tmp_path / "case", "--answers", tmp_path / "answers",
+                         "--format", "gradescope", "--output", results)
+    seconds = time.perf_counter() - start
+    doc = json.loads(results.read_text())
+    if message is None:
+        assert code == 0 and doc["score"] == 1 and err == ""
+        return
+    assert code == 2 and err.count("\n") == 1 and len(err) < 400 and message in err, err[:400]
+    assert doc == {"score": 0, "output": err.removeprefix("gradcheck: error: ").strip(), "visibility": "visible",
+                   "tests": []}
+    assert seconds < 5, f"{seconds:.1f} s"  # each took well under a second; 5 leaves room on a loaded machine
+
+
+def test_gradescope_gets_results_even_when_grading_itself_fails(tmp_path, monkeypatch):
+    from gradcheck.grading import cli as grading_cli
+
+    def broken(*_):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(grading_cli, "grade", broken)
+    with pytest.raises(RuntimeError):  # a bug keeps its traceback for the staff; the student still gets results
+        cli.main(["grade", str(CASES / "conv-backward.toml"), "--format", "gradescope",
+                  "--output", str(tmp_path / "results.json")])
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["score"] == 0 and doc["tests"] == [] and "internal error while grading (RuntimeError: a bug)" in doc["output"]

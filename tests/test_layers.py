@@ -20,7 +20,7 @@ def _verify(example, oracles=("sympy", "numpy", "jax")):
 @pytest.mark.parametrize("name", LAYERS)
 @given(data=st.data())
 def test_oracles_agree_exactly_on_integer_data(name, data):
-    example = data.draw(examples(name, kind="integer"))
+    example = data.draw(examples(name, kind="integer", extensions=True))
     verdict = _verify(example)
     assert verdict.ok, str(verdict)
     assert verdict.kind == "integer"
@@ -32,7 +32,7 @@ def test_oracles_agree_exactly_on_integer_data(name, data):
 @pytest.mark.parametrize("name", LAYERS)
 @given(data=st.data())
 def test_sympy_and_numpy_agree_exactly_on_rational_data(name, data):
-    verdict = _verify(data.draw(examples(name, kind="rational")))
+    verdict = _verify(data.draw(examples(name, kind="rational", extensions=True)))
     assert verdict.ok, str(verdict)
     if verdict.layer.exact:
         assert verdict.tolerances[("sympy", "numpy")] == 0.0
@@ -43,7 +43,7 @@ def test_sympy_and_numpy_agree_exactly_on_rational_data(name, data):
 @pytest.mark.parametrize("name", LAYERS)
 @given(data=st.data())
 def test_finite_differences_agree_on_float_data(name, data):
-    verdict = _verify(data.draw(examples(name, kind="float", bounds={"max_side": 6})),
+    verdict = _verify(data.draw(examples(name, kind="float", bounds={"max_side": 6}, extensions=True)),
                       oracles=("sympy", "numpy", "jax", "fd"))
     assert verdict.ok, str(verdict)
 
@@ -52,7 +52,7 @@ def test_finite_differences_agree_on_float_data(name, data):
 @settings(max_examples=30)  # each new shape compiles a JAX forward; the gradient properties above draw 60
 @given(data=st.data())
 def test_forward_and_output_shape_agree(name, data):
-    example = data.draw(examples(name, kind="integer"))
+    example = data.draw(examples(name, kind="integer", extensions=True))
     layer, names = example.layer, example.layer.inputs
     shapes = example.shapes
     arrays = dict(zip(names, example.inputs))

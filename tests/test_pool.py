@@ -59,7 +59,7 @@ def test_torch_output_size_rule(params, size, expected):
     assert gc.layer("max_pool2d", **params).output_shape({"x": (1, 1, size, size)})[2:] == (expected, expected)
 
 
-@given(config=configs("max_pool2d", max_side=6), data=st.data())
+@given(config=configs("max_pool2d", max_side=6, extensions=True), data=st.data())
 def test_max_pool_matches_literal_loops(config, data):
     layer, shapes = config
     p = layer.params
@@ -74,7 +74,7 @@ def test_max_pool_matches_literal_loops(config, data):
     assert layer.forward_with_indices(x)[1].tolist() == indices.tolist()
 
 
-@given(config=configs("avg_pool2d", max_side=6), data=st.data())
+@given(config=configs("avg_pool2d", max_side=6, extensions=True), data=st.data())
 def test_avg_pool_matches_literal_loops(config, data):
     layer, shapes = config
     p = layer.params
@@ -251,7 +251,7 @@ def test_torch_routes_ties_to_the_first_maximum_like_the_default():
 def test_drawn_configurations_match_torch(name, data):
     """Every drawn configuration (except TensorFlow's 'same' and split ties, which torch lacks) is torch's."""
     torch = pytest.importorskip("torch")
-    layer, shapes = data.draw(configs(name, max_side=7, max_padding=2, max_kernel=4))
+    layer, shapes = data.draw(configs(name, max_side=7, max_padding=2, max_kernel=4, extensions=True))
     params = {k: v for k, v in layer.params.items() if k != "ties"}
     if params["padding"] == "same" or layer.params.get("ties") == "split":
         return

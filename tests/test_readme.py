@@ -2,7 +2,10 @@
 import contextlib
 import io
 import re
+import sys
 from pathlib import Path
+
+import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -50,3 +53,38 @@ def test_readme_lists_every_catalogued_mistake():
 
     text = README.read_text()
     assert [m for m in CATALOGUE if f"`{m}`" not in text] == []
+
+
+def _adapter_blocks():
+    section = re.search(r"### Adapters\n(.*?)\n## ", README.read_text(), re.S).group(1)
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def test_readme_adapter_examples_run(monkeypatch):
+    """The "Adapters" examples run as written, with fewer examples per check; a check the README shows failing
+    (a comment "# AssertionError: ... the mistake: NAME") must fail naming that mistake. The cs231n.layers the
+    README imports are the CS231n-style fixtures of tests/cs231n_style.py."""
+    import types
+
+    import gradcheck as gc
+    from tests import cs231n_style
+
+    blocks = _adapter_blocks()
+    assert len(blocks) == 3, "README's Adapters section lost an example (cs231n, torch, jax)"
+    package = types.ModuleType("cs231n")
+    package.layers = cs231n_style
+    monkeypatch.setitem(sys.modules, "cs231n", package)
+    monkeypatch.setitem(sys.modules, "cs231n.layers", cs231n_style)
+    for name in ("check_backward", "check_forward"):
+        original = getattr(gc, name)
+        monkeypatch.setattr(gc, name, lambda *a, _f=original, **k: _f(*a, **{**k, "max_examples": 8}))
+    namespace = {}
+    for code in blocks:
+        if "torch" in code:
+            pytest.importorskip("torch")
+        shown = re.search(r"# AssertionError: .*the mistake: (\w+)", code)
+        if shown:
+            with pytest.raises(AssertionError, match=f"the mistake: {shown.group(1)}"):
+                exec(compile(code, "README.md", "exec"), namespace)  # our own README, not user input
+        else:
+            exec(compile(code, "README.md", "exec"), namespace)

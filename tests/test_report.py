@@ -154,16 +154,20 @@ title = "test cases"
 id = "conv-backward-3x3"
 layer = "conv2d"
 params = { stride = 1, padding = 0 }
+ask = ["grad_w"]
 [exercise.given]
 x = [[1, 0, -1], [1, 0, 1], [0, 1, 1]]
 w = [[-1, 2], [3, 1]]
 grad_out = [[-0.2, 0.2], [0.1, -0.1]]
 [[exercise]]
 id = "chain"
-layers = ["conv2d", "relu"]
+network = [{ layer = "conv2d" }, { layer = "relu" }]
+shapes = { x = [4, 4], conv2d.w = [2, 2] }
+claimed.out_shape = [3, 3]
 [[exercise]]
 id = "sizes-only"
 layer = "conv2d"
+shapes = { x = [220, 220], w = [3, 3] }
 [exercise.claimed]
 out_shape = [218, 218]
 """
@@ -188,12 +192,50 @@ def test_case_file_gives_one_report_per_single_layer_exercise(tmp_path, capsys):
     (["report", "conv2d", "--size", "3y3"], "size '3y3' is not allowed"),
     (["report", "conv2d", "--size", "40x40"], "a readable report needs at most"),
     (["report", "conv1d", "--size", "5x5"], "size 5x5 does not fit conv1d"),
-    (["report", "missing.toml"], "cannot read case file missing.toml"),
+    (["report", "missing.toml"], "missing.toml: cannot be read: No such file or directory"),
+    (["report", "conv2d", "--out", "/dev/full"], "cannot write into /dev/full: it is not a folder"),
 ])
 def test_bad_arguments_one_line_exit_2(capsys, argv, message):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+# -- every file lands inside the folder the user named ------------------------------------------------------
+@pytest.mark.parametrize("ident", ["../../x", "/tmp/gradcheck-absolute", "a/b", "..", ".hidden", "a.b", "x" * 65, ""])
+def test_exercise_ids_that_are_not_safe_file_names_are_refused_at_read_time(ident, tmp_path, capsys):
+    out = tmp_path / "deep" / "out"
+    cases = tmp_path / "c.toml"
+    cases.write_text(CASES.replace('"conv-backward-3x3"', f'"{ident}"'))
+    assert cli.main(["report", str(cases), "--format", "md", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "key 'id'" in err and "is not allowed: every exercise needs an id" in err, err
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert written == ["c.toml", "deep", "deep/out"] and not Path("/tmp/gradcheck-absolute.md").exists()
+
+
+@pytest.mark.parametrize("name", ["../x", "a/../../x", "/tmp/x", "link/x"])
+def test_a_report_never_writes_outside_its_folder(name, tmp_path):
+    from gradcheck import _io
+    from gradcheck.errors import ConfigError
+    from gradcheck.report import Report, document
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "link").symlink_to(tmp_path)  # a link out of the folder
+    with pytest.raises(ConfigError, match="is not allowed as a file name: every file is written inside"):
+        _io.safe_path(tmp_path / "out", name)
+    with pytest.raises(ConfigError, match="is not allowed as a file name"):
+        Report(name, "t", [document.Heading(1, "t")]).write(tmp_path / "out", ["md"])
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["link", "out"]
+
+
+def test_a_folder_where_a_report_file_goes_is_one_error(tmp_path):
+    from gradcheck.errors import ConfigError
+    from gradcheck.report import Report, document
+
+    (tmp_path / "r.md").mkdir()
+    with pytest.raises(ConfigError, match=r"cannot write .*r.md: it is a folder"):
+        Report("r", "t", [document.Heading(1, "t")]).write(tmp_path, ["md"])
 
 
 def test_same_command_same_bytes_in_another_process(tmp_path):

@@ -31,7 +31,7 @@ def test_conv2d_strategy_draws_depthwise_convolutions():
     assert shapes["w"][1] == 1
 
 
-@given(config=separable_configs(), data=st.data())
+@given(config=separable_configs(extensions=True), data=st.data())
 def test_separable_is_a_conv2d_with_the_factorised_kernel(config, data):
     """W[o, c, p, q] = Σ_j w_pointwise[o, c·m + j] · w_depthwise[c·m + j, 0, p, q]: one dense convolution."""
     layer, shapes = config
@@ -61,7 +61,7 @@ def test_bad_parameters():
         gc.layer("separable_conv2d", stride=0)
 
 
-@given(config=separable_configs(), data=st.data())
+@given(config=separable_configs(extensions=True), data=st.data())
 def test_backward_agrees_with_torch_autograd_on_floats(config, data):
     """torch: a depthwise conv2d (groups = C_in) then a 1×1 conv2d, float64, to 1e-9."""
     torch = pytest.importorskip("torch")

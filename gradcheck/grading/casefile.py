@@ -5,12 +5,14 @@ nothing read is ever evaluated. The format is documented in README.md ("Grading 
 """
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from .. import _io
 from ..errors import GradcheckError
 from ..layers import REGISTRY, layer as make_layer
 from . import values
@@ -23,15 +25,16 @@ STAGE_KEYS = {"layer", "name", "params"}
 NETWORK_QUANTITIES = ("out", "loss", "out_shape", "n_params")
 SHAPE_QUANTITIES = ("out_shape", "n_params")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # ids name report files: no '/', '.', or '..' ever
 
 
 class CaseFileError(GradcheckError):
     """A malformed case or answer file: names the file, the exercise and the key."""
 
     def __init__(self, path, exercise, key, message):
-        where = str(path) + (f": exercise {exercise!r}" if exercise is not None else "")
-        where += f", key {key!r}" if key is not None else ""
+        # ids and keys may come from a hostile file: shown as short reprs, so the error stays one short line
+        where = str(path) + (f": exercise {values.brief(exercise)}" if exercise is not None else "")
+        where += f", key {values.brief(key)}" if key is not None else ""
         super().__init__(f"{where}: {message}")
 
 
@@ -59,17 +62,27 @@ class Exercise:
 
 def read_toml(path) -> dict:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseFileError(path, None, None, f"cannot be read: {exc}") from None
+        text = _io.read_text(path)
+    except GradcheckError as exc:
+        raise CaseFileError(path, None, None, str(exc).removeprefix(f"{path}: ")) from None
     return parse_toml(text, path)
 
 
 def parse_toml(text: str, path="<text>") -> dict:
+    """tomllib, with its failures on hostile input made one error: nesting deeper than Python's recursion
+    limit (RecursionError) and integers of more than 4,300 digits (ValueError from int())."""
+    if len(text) > _io.MAX_READ:
+        raise CaseFileError(path, None, None, f"is larger than {_io.MAX_READ:,} characters, the most a case or "
+                                              "answer file may be")
     try:
         return tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise CaseFileError(path, None, None, f"is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise CaseFileError(path, None, None, "nests arrays or tables too deeply to be read") from None
+    except ValueError as exc:  # int(): the only ValueError tomllib lets through
+        reason = "an integer has more than 4,300 digits" if "digits" in str(exc) else str(exc)
+        raise CaseFileError(path, None, None, f"is not valid TOML: {reason}") from None
 
 
 def flatten(table: dict, prefix: str = "", keep=()) -> dict:
@@ -106,7 +119,9 @@ def load_cases(path, text: str | None = None) -> list[Exercise]:
 def _exercise(path, index: int, table: dict) -> Exercise:
     ident = table.get("id")
     if not isinstance(ident, str) or not _ID.fullmatch(ident):
-        raise CaseFileError(path, f"#{index + 1}", "id", "every exercise needs an id: letters, digits, '-' or '_'")
+        raise CaseFileError(path, f"#{index + 1}", "id", f"{values.brief(ident)} is not allowed: every exercise needs "
+                            "an id of 1 to 64 letters, digits, '-' or '_', starting with a letter or digit "
+                            "(it names the exercise's report files)")
 
     def fail(key, message):
         return CaseFileError(path, ident, key, message)
@@ -151,7 +166,7 @@ def _exercise(path, index: int, table: dict) -> Exercise:
     for address in list(ex.claimed) + ask:
         if address not in valid:
             raise fail(f"claimed.{address}" if address in ex.claimed else "ask",
-                       f"{address!r} is not a quantity of this exercise; quantities are {', '.join(valid)}")
+                       f"{values.brief(address)} is not a quantity of this exercise; quantities are {', '.join(valid)}")
     ex.asked = list(dict.fromkeys(ask + list(ex.claimed)))
     if not ex.asked:
         raise fail("claimed", "the exercise asks nothing: give `claimed` answers or an `ask` list")
@@ -176,7 +191,7 @@ def _chain(table, fail) -> Chain:
     kinds = [s.get("layer") for s in stages_raw]
     for i, kind in enumerate(kinds):
         if not isinstance(kind, str) or kind not in REGISTRY:
-            raise fail(f"network[{i}].layer", f"unknown layer {kind!r}; registered layers: {', '.join(sorted(REGISTRY))}")
+            raise fail(f"network[{i}].layer", f"unknown layer {values.brief(kind)}; registered layers: {', '.join(sorted(REGISTRY))}")
     stages, counts = [], {}
     for i, raw in enumerate(stages_raw):
         unknown = set(raw) - STAGE_KEYS
@@ -186,10 +201,10 @@ def _chain(table, fail) -> Chain:
         counts[kind] = counts.get(kind, 0) + 1
         name = raw.get("name", kind if kinds.count(kind) == 1 else f"{kind}{counts[kind]}")
         if not isinstance(name, str) or not _NAME.fullmatch(name) or name in NETWORK_QUANTITIES or name == "x":
-            raise fail(f"network[{i}].name", f"{name!r} is not allowed: a layer name is a word (letters, digits, "
+            raise fail(f"network[{i}].name", f"{values.brief(name)} is not allowed: a layer name is a word (letters, digits, "
                                              "'_', '-'), not x or a quantity name")
         if any(s.name == name for s in stages):
-            raise fail(f"network[{i}].name", f"two layers are named {name!r}")
+            raise fail(f"network[{i}].name", f"two layers are named {values.brief(name)}")
         if not isinstance(raw.get("params", {}), dict):
             raise fail(f"network[{i}].params", "must be a table of layer parameters")
         stages.append(Stage(name, _layer(kind, raw.get("params", {}), f"network[{i}].layer",
@@ -199,7 +214,7 @@ def _chain(table, fail) -> Chain:
 
 def _layer(name, params, key, params_key, fail):
     if not isinstance(name, str) or name not in REGISTRY:
-        raise fail(key, f"unknown layer {name!r}; registered layers: {', '.join(sorted(REGISTRY))}")
+        raise fail(key, f"unknown layer {values.brief(name)}; registered layers: {', '.join(sorted(REGISTRY))}")
     params = {k: _param(v) for k, v in params.items()}
     try:
         return make_layer(name, **params)
@@ -245,7 +260,7 @@ def check_answer(address: str, value, fail) -> object:
             return values.shape(value, minimum=0)
         if quantity == "n_params":
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < values.LIMIT:
-                raise values.NotANumber(f"{value!r} is not a count (an int >= 0)")
+                raise values.NotANumber(f"{values.brief(value)} is not a count (an int >= 0)")
             return value
         return values.array(value)
     except values.NotANumber as exc:
@@ -290,9 +305,23 @@ def _expect(raw, asked, fail) -> dict:
         if address not in asked:
             raise fail(f"expect.{address}", "is not a quantity this exercise asks for")
         if not isinstance(value, str) or (value != "wrong" and value not in CATALOGUE):
-            raise fail(f"expect.{address}", f'{value!r} is neither "wrong" nor a catalogued mistake id')
+            raise fail(f"expect.{address}", f'{values.brief(value)} is neither "wrong" nor a catalogued mistake id')
         out[address] = value
     return out
+
+
+MAX_ENTRIES = 10 ** 6  # of a computed output: a hand exercise has hundreds
+
+
+def _bounded_outputs(chain: Chain, data: dict) -> None:
+    """Refuse, from the shapes alone, an exercise whose outputs would be huge (``scale_factor = 100000`` on a
+    2×2 input): a case file must not make the grader allocate gigabytes."""
+    shapes = chain.shapes({k: v.shape for k, v in data.items()})
+    for stage in chain.stages:
+        out_shape = shapes[stage.address("out_shape")]
+        if math.prod(out_shape) > MAX_ENTRIES:
+            raise GradcheckError(f"{stage.layer!r} would output {math.prod(out_shape):,} entries "
+                                 f"{tuple(out_shape)}; an exercise output has at most {MAX_ENTRIES:,}")
 
 
 def _compute(ex: Exercise, fail) -> None:
@@ -309,6 +338,7 @@ def _compute(ex: Exercise, fail) -> None:
         if first not in ex.data:
             raise fail(f"given.{first}", f"{value_asked[0]} is asked, so the input data {first} must be given")
         try:
+            _bounded_outputs(ex.chain, ex.data)
             ex.expected.update(ex.chain.run(ex.data, ex.lr))
         except GradcheckError as exc:
             raise fail("given", str(exc)) from None

@@ -27,6 +27,11 @@ def to_gradescope(results) -> dict:
             "tests": tests}
 
 
+def gradescope_failure(reason: str) -> dict:
+    """Gradescope's results.json for a submission that could not be graded: score 0 and the reason, one line."""
+    return {"score": 0, "output": " ".join(reason.split()), "visibility": "visible", "tests": []}
+
+
 def _entry(e) -> str:
     where = "" if e["index"] is None else f"[{', '.join(map(str, e['index']))}]  " if e["index"] else ""
     return f"    {where}expected {_fmt(e['expected'])}  given {_fmt(e['given'])}"

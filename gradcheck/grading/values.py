@@ -25,10 +25,26 @@ import numpy as np
 from ..tolerance import GRADING_RTOL, within
 
 _NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?(\s*/\s*\d+)?\s*")
+# Untrusted files (graders run them on student uploads) must not make the grader compute 10^999999999 or
+# print a 5,000-digit number: a number has at most MAX_DIGITS significant digits and a decimal exponent
+# within ±MAX_EXPONENT before any Fraction is built; exact values then stay within LIMIT (below).
+MAX_DIGITS = 40
+MAX_EXPONENT = 40
+MAX_RANK = 8            # array nesting; numpy allows 64, exercises use at most 5 (N, C, D, H, W)
+MAX_TOLERANCE_DIGITS = 40   # decimals / sigfigs: beyond 40 no two exercise numbers differ less than that
 
 
 class NotANumber(ValueError):
     """A value that is not a number (the caller names the file, exercise and key)."""
+
+
+def brief(value, width: int = 60) -> str:
+    """repr(value), cut to ``width`` characters: values from untrusted files appear in one-line errors."""
+    if isinstance(value, int) and abs(value) >= 10 ** 60:
+        text = f"an int of {len(str(abs(value)))} digits"
+    else:
+        text = str(value) if isinstance(value, Decimal) else repr(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def number(value) -> int | Fraction:
@@ -36,10 +52,13 @@ def number(value) -> int | Fraction:
     if isinstance(value, bool):
         raise NotANumber(f"{value!r} is a boolean, not a number")
     if isinstance(value, int):
-        return _simplest(Fraction(value))
+        if abs(value) >= LIMIT:
+            raise NotANumber(f"{brief(value)} is too large for an exercise number (|x| < 2^53)")
+        return value
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise NotANumber(f"{value} is not a finite number")
+        _bounded(value, value)
         return _simplest(Fraction(value))
     if isinstance(value, float):  # only from Python callers; TOML floats arrive as Decimal
         if not math.isfinite(value):
@@ -48,13 +67,25 @@ def number(value) -> int | Fraction:
     if isinstance(value, Fraction):
         return _simplest(value)
     if isinstance(value, str):
-        if not _NUMBER.fullmatch(value):
-            raise NotANumber(f"{value!r} is not a number (write an int, a decimal or a fraction like \"1/3\")")
+        if len(value) > 2 * MAX_DIGITS + 20 or not _NUMBER.fullmatch(value):
+            raise NotANumber(f"{brief(value)} is not a number (write an int, a decimal or a fraction like \"1/3\")")
         numerator, _, denominator = value.partition("/")
+        _bounded(Decimal(numerator.strip()), value)
         if denominator and int(denominator) == 0:
             raise NotANumber(f"{value!r} divides by zero")
         return _simplest(Fraction(numerator.strip()) / Fraction(int(denominator) if denominator else 1))
-    raise NotANumber(f"{value!r} ({type(value).__name__}) is not a number")
+    raise NotANumber(f"{brief(value)} ({type(value).__name__}) is not a number")
+
+
+def _bounded(d: Decimal, shown) -> None:
+    """Refuse a decimal with too many significant digits or too large an exponent, before it is made exact."""
+    _, digits, exponent = d.as_tuple()
+    significant = "".join(map(str, digits)).strip("0")
+    if len(significant) > MAX_DIGITS:
+        raise NotANumber(f"{brief(shown)} has more than {MAX_DIGITS} significant digits")
+    if significant and not -MAX_EXPONENT <= d.adjusted() <= MAX_EXPONENT:
+        raise NotANumber(f"{brief(shown)} is out of range: an exercise number is within 10^±{MAX_EXPONENT} "
+                         "(and exact ones below 2^53)")
 
 
 LIMIT = 2 ** 53  # exercise numbers stay within float64's exact integers (oracles, JSON, NumPy int64 kernels)
@@ -62,7 +93,7 @@ LIMIT = 2 ** 53  # exercise numbers stay within float64's exact integers (oracle
 
 def _simplest(f: Fraction) -> int | Fraction:
     if abs(f) >= LIMIT or f.denominator >= 2 ** 63:
-        raise NotANumber(f"{f} is too large or has too many digits for an exercise number (|x| < 2^53)")
+        raise NotANumber(f"{brief(f)} is too large or has too many digits for an exercise number (|x| < 2^53)")
     return f.numerator if f.denominator == 1 else f
 
 
@@ -77,13 +108,15 @@ def array(value) -> np.ndarray:
     return out
 
 
-def _nested(value):
-    """(nested lists of exact numbers, shape); NotANumber for ragged or empty lists."""
+def _nested(value, depth: int = 0):
+    """(nested lists of exact numbers, shape); NotANumber for ragged, empty or too deeply nested lists."""
     if not isinstance(value, list):
         return number(value), ()
     if not value:
         raise NotANumber("an empty list is not an array of numbers")
-    rows = [_nested(v) for v in value]
+    if depth >= MAX_RANK:
+        raise NotANumber(f"lists nested more than {MAX_RANK} deep: an exercise array has at most {MAX_RANK} axes")
+    rows = [_nested(v, depth + 1) for v in value]
     shapes = {s for _, s in rows}
     if len(shapes) > 1:
         raise NotANumber(f"rows of different shapes {sorted(shapes)}: not a rectangular array")
@@ -97,7 +130,7 @@ def shape(value, minimum: int = 1) -> tuple[int, ...]:
     """A shape: a list of ints >= minimum (an int alone is a 1-D shape); answers may hold a (wrong) 0."""
     items = value if isinstance(value, list) else [value]
     if not all(isinstance(v, int) and not isinstance(v, bool) and minimum <= v <= MAX_SIDE for v in items):
-        raise NotANumber(f"{value!r} is not a shape (a list of ints from {minimum} to {MAX_SIDE:,})")
+        raise NotANumber(f"{brief(value)} is not a shape (a list of ints from {minimum} to {MAX_SIDE:,})")
     return tuple(items)
 
 
@@ -123,8 +156,8 @@ class Tolerance:
                 raise NotANumber(f"give one of decimals, sigfigs or atol/rtol, not {', '.join(sorted(keys))}")
             (key, digits), = table.items()
             low = 0 if key == "decimals" else 1
-            if isinstance(digits, bool) or not isinstance(digits, int) or digits < low:
-                raise NotANumber(f"{key} = {digits!r}: it must be an int >= {low}")
+            if isinstance(digits, bool) or not isinstance(digits, int) or not low <= digits <= MAX_TOLERANCE_DIGITS:
+                raise NotANumber(f"{key} = {brief(digits)}: it must be an int from {low} to {MAX_TOLERANCE_DIGITS}")
             return cls(key, digits=digits)
         if not keys:
             return cls()
@@ -203,6 +236,8 @@ def show(v) -> str:
 
 def as_json(v):
     """A number for JSON: ints and finite decimals as JSON numbers, other fractions as "a/b" strings."""
+    if isinstance(v, (float, np.floating)) and not math.isfinite(v):
+        return str(float(v))  # "inf", "nan": JSON has no such numbers (json.dumps would write invalid JSON)
     text = show(v)
     if "/" in text:
         return text

@@ -129,8 +129,8 @@ class Pool2d(Layer):
 
     # -- Hypothesis strategy and sweep space -------------------------------------------------------
     @classmethod
-    def configs(cls, **bounds_and_fixed):
-        return pool_configs(cls, **bounds_and_fixed)
+    def configs(cls, *, extensions: bool = False, **bounds_and_fixed):
+        return pool_configs(cls, extensions=extensions, **bounds_and_fixed)
 
     @classmethod
     def sweep_space(cls, **bounds):
@@ -180,15 +180,16 @@ def scatter_add(shape, flat, values, where):
 
 
 # -- Hypothesis strategy and sweep space (shared by both pools) ----------------------------------
-def pool_configs(cls, *, max_batch: int = 2, max_channels: int = 2, max_side: int = 6, max_kernel: int = 3,
-                 max_stride: int = 3, max_padding: int = 1, max_dilation: int = 2, **fixed):
+def pool_configs(cls, *, max_batch: int = 2, max_channels: int = 2, max_side: int = 7, max_kernel: int = 3,
+                 max_stride: int = 3, max_padding: int = 1, max_dilation: int = 2, extensions: bool = False, **fixed):
     """A pooling layer and an input shape that fit it: ``(layer, {"x": shape})``.
 
-    Defaults: batch and channels 1–2, sides up to ``max_side`` (6, at least the kernel's extent less the padding),
+    Defaults: batch and channels 1–2, sides up to ``max_side`` (7, at least the kernel's extent less the padding),
     kernel 1–``max_kernel`` (3) per axis, stride = kernel (non-overlapping) or 1–``max_stride`` (3), drawn below the
-    kernel on purpose (overlapping windows), padding 0–min(``max_padding``, k/2) or 'same', dilation
-    1–``max_dilation`` (2, max pool), ceil_mode, ties 'first'/'split' (max), count_include_pad and now and then a
-    divisor_override (avg). Shrinks towards small sides, kernel 1, stride = kernel, no padding, ties 'first'.
+    kernel on purpose (overlapping windows), padding 0–min(``max_padding``, k/2), dilation 1–``max_dilation`` (2,
+    max pool), ceil_mode, count_include_pad and now and then a divisor_override (avg): torch.nn.functional's domain.
+    ``extensions=True`` also draws TensorFlow's padding 'same' and (max) ties 'split'; held values are used as given.
+    Shrinks towards small sides, kernel 1, stride = kernel, no padding, ties 'first'.
     """
     for name, value in [("max_batch", max_batch), ("max_channels", max_channels), ("max_side", max_side),
                         ("max_kernel", max_kernel), ("max_stride", max_stride), ("max_dilation", max_dilation)]:
@@ -199,12 +200,12 @@ def pool_configs(cls, *, max_batch: int = 2, max_channels: int = 2, max_side: in
         params = cls(**{"kernel_size": max_kernel, **fixed}).params
         held = {k: params[k] for k in fixed}
     return _pool_configs(cls, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding, max_dilation,
-                         held)
+                         held, extensions)
 
 
 @st.composite
 def _pool_configs(draw, cls, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding, max_dilation,
-                  held):
+                  held, extensions=False):
     def pick(name, strategy):
         return held[name] if name in held else draw(strategy)
 
@@ -212,11 +213,12 @@ def _pool_configs(draw, cls, max_batch, max_channels, max_side, max_kernel, max_
     kernel = pick("kernel_size", st.tuples(*[st.integers(max(1, 2 * p), max(max_kernel, 2 * p)) for p in pad_floor]))
     params = {"kernel_size": kernel, "stride": pick("stride", st.none() | st.tuples(*[st.integers(1, max_stride)] * 2))}
     explicit = st.tuples(*[st.integers(0, min(max_padding, k // 2)) for k in kernel])
-    params["padding"] = pick("padding", explicit if held.get("ceil_mode") else explicit | st.just("same"))
+    same = extensions and not held.get("ceil_mode")  # TensorFlow's 'SAME': an extension, and not with ceil_mode
+    params["padding"] = pick("padding", explicit | st.just("same") if same else explicit)
     params["ceil_mode"] = False if params["padding"] == "same" else pick("ceil_mode", st.booleans())
     if "ties" in cls.parameters:
         params["dilation"] = pick("dilation", st.tuples(*[st.integers(1, max_dilation)] * 2))
-        params["ties"] = pick("ties", st.sampled_from(TIES))
+        params["ties"] = pick("ties", st.sampled_from(TIES) if extensions else st.just(TIES[0]))
     else:
         if params["padding"] != "same":
             params["count_include_pad"] = pick("count_include_pad", st.booleans())

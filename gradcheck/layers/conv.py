@@ -52,8 +52,8 @@ class Conv(Layer):
     differentiable = ("x", "w", "b")
 
     @classmethod
-    def configs(cls, **bounds_and_fixed):
-        return conv_configs(spatial=cls.spatial, **bounds_and_fixed)
+    def configs(cls, *, extensions: bool = False, **bounds_and_fixed):
+        return conv_configs(spatial=cls.spatial, extensions=extensions, **bounds_and_fixed)
 
     @classmethod
     def sweep_space(cls, **bounds):
@@ -190,13 +190,15 @@ class Conv1d(Conv):
 # -- Hypothesis strategy (public as gradcheck.strategies.conv_configs) ---------------------------
 def conv_configs(*, spatial: int = 2, max_batch: int = 2, max_channels: int = 4, max_side: int = 10,
                  max_kernel: int = 5, max_stride: int = 3, max_padding: int = 2, max_dilation: int = 3,
-                 bias: bool | None = None, **fixed):
+                 bias: bool | None = None, extensions: bool = False, **fixed):
     """A convolution layer and input shapes that fit it: ``(layer, shapes)``.
 
     Defaults: batch 1–``max_batch`` (2), channels 1–``max_channels`` (4) with groups dividing C_in and
     C_out, spatial sides 1–``max_side`` (10), kernel 1–``max_kernel`` (5) with its dilated extent fitting
     the padded input, stride 1–``max_stride`` (3), padding 0–``max_padding`` (2) per side, 'valid' or
-    'same', dilation 1–``max_dilation`` (3). ``bias``: True/False to hold, None to draw.
+    'same', dilation 1–``max_dilation`` (3). ``bias``: True/False to hold, None to draw. Drawn configurations
+    stay inside torch.nn.functional's domain ('same' only with stride 1) unless ``extensions=True`` (then
+    'same' with a stride too: TensorFlow/XLA 'SAME'); held values are used as given.
     """
     for name, value in [("max_batch", max_batch), ("max_channels", max_channels), ("max_side", max_side),
                         ("max_kernel", max_kernel), ("max_stride", max_stride), ("max_dilation", max_dilation)]:
@@ -207,22 +209,25 @@ def conv_configs(*, spatial: int = 2, max_batch: int = 2, max_channels: int = 4,
         raise InvalidArgument(f"spatial={spatial!r} is not allowed: spatial must be 1 or 2")
     held = held_params(name, fixed)
     return _conv_configs(name, spatial, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding,
-                         max_dilation, bias, held)
+                         max_dilation, bias, held, extensions)
 
 
 @st.composite
 def _conv_configs(draw, name, spatial, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding,
-                  max_dilation, bias, held):
+                  max_dilation, bias, held, extensions=False):
     groups = held.get("groups") or draw(st.integers(1, max_channels))
     c_in = groups * draw(st.integers(1, max(1, max_channels // groups)))
     c_out = groups * draw(st.integers(1, max(1, max_channels // groups)))
-    stride = per_axis(draw, "stride", held, st.integers(1, max_stride), spatial)
+    if held.get("padding") == "same" and "stride" not in held and not extensions:
+        stride = (1,) * spatial  # torch allows 'same' with stride 1 only
+    else:
+        stride = per_axis(draw, "stride", held, st.integers(1, max_stride), spatial)
     dilation = per_axis(draw, "dilation", held, st.integers(1, max_dilation), spatial)
     if "padding" in held:
         padding = held["padding"]
     else:
-        padding = draw(st.one_of(st.tuples(*[st.integers(0, max_padding)] * spatial),
-                                 st.just("valid"), st.just("same")))
+        same = [st.just("same")] if extensions or max(stride) == 1 else []
+        padding = draw(st.one_of(st.tuples(*[st.integers(0, max_padding)] * spatial), st.just("valid"), *same))
     sides, kernel = [], []
     for axis in range(spatial):
         side = draw(st.integers(1, max_side))

@@ -34,8 +34,8 @@ class SeparableConv2d(Layer):
     promotable = {"x": 2, "w_depthwise": 2, "b": 0}
 
     @classmethod
-    def configs(cls, **bounds_and_fixed):
-        return separable_configs(**bounds_and_fixed)
+    def configs(cls, *, extensions: bool = False, **bounds_and_fixed):
+        return separable_configs(extensions=extensions, **bounds_and_fixed)
 
     def validate(self, params):
         unknown = set(params) - {"stride", "padding", "dilation"}
@@ -98,13 +98,14 @@ class SeparableConv2d(Layer):
 
 def separable_configs(*, max_batch: int = 2, max_channels: int = 3, max_multiplier: int = 2, max_side: int = 6,
                       max_kernel: int = 3, max_stride: int = 2, max_padding: int = 1, max_dilation: int = 2,
-                      bias: bool | None = None, **fixed):
+                      bias: bool | None = None, extensions: bool = False, **fixed):
     """A separable convolution and shapes that fit it: ``(layer, shapes)``.
 
     Defaults: batch 1–``max_batch`` (2), C_in and C_out 1–``max_channels`` (3), depth multiplier
     1–``max_multiplier`` (2), sides 1–``max_side`` (6), kernel 1–``max_kernel`` (3) fitting the padded input,
     stride 1–``max_stride`` (2), padding 0–``max_padding`` (1), 'valid' or 'same', dilation 1–``max_dilation``
     (2). Shrinks towards one channel, multiplier 1, side 1, kernel 1, stride and dilation 1, no padding, no bias.
+    'same' is drawn with stride 1 only (as torch's conv2d allows), with any stride under ``extensions=True``.
     """
     for name, value in [("max_batch", max_batch), ("max_channels", max_channels), ("max_multiplier", max_multiplier),
                         ("max_side", max_side), ("max_kernel", max_kernel), ("max_stride", max_stride),
@@ -112,18 +113,22 @@ def separable_configs(*, max_batch: int = 2, max_channels: int = 3, max_multipli
         check_bound(name, value, 1)
     check_bound("max_padding", max_padding, 0)
     return _separable_configs(max_batch, max_channels, max_multiplier, max_side, max_kernel, max_stride, max_padding,
-                              max_dilation, bias, held_params("separable_conv2d", fixed))
+                              max_dilation, bias, held_params("separable_conv2d", fixed), extensions)
 
 
 @st.composite
 def _separable_configs(draw, max_batch, max_channels, max_multiplier, max_side, max_kernel, max_stride, max_padding,
-                       max_dilation, bias, held):
+                       max_dilation, bias, held, extensions=False):
     c_in, c_out = draw(st.integers(1, max_channels)), draw(st.integers(1, max_channels))
     depth = c_in * draw(st.integers(1, max_multiplier))
-    stride = per_axis(draw, "stride", held, st.integers(1, max_stride), 2)
+    if held.get("padding") == "same" and "stride" not in held and not extensions:
+        stride = (1, 1)  # torch allows 'same' with stride 1 only
+    else:
+        stride = per_axis(draw, "stride", held, st.integers(1, max_stride), 2)
     dilation = per_axis(draw, "dilation", held, st.integers(1, max_dilation), 2)
+    same = [st.just("same")] if extensions or max(stride) == 1 else []
     padding = held["padding"] if "padding" in held else draw(st.one_of(
-        st.tuples(*[st.integers(0, max_padding)] * 2), st.just("valid"), st.just("same")))
+        st.tuples(*[st.integers(0, max_padding)] * 2), st.just("valid"), *same))
     sides, kernel = [], []
     for axis in range(2):
         side = draw(st.integers(1, max_side))

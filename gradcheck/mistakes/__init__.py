@@ -23,6 +23,8 @@ class Mistake:
     description: str          # what was done wrong, in a sentence a student understands
     predict: Callable         # (layer, arrays, grad_out) -> list of {quantity: wrong value}
     kind: str = "backward"    # "backward": predicts wrong gradients (check_backward catches it);
+                              # "convention": gradients of another valid convention (relu'(0) = 1), named the
+                              # same way but not a mistake in itself;
                               # "forward": wrong outputs; "shape": wrong output shapes or counts;
                               # "answer": how an answer is written down (grading only)
 

@@ -26,6 +26,23 @@ def _backward(layer, x, w, g, *, stride=None, dilation=None, rotate=True, crop_a
             "grad_b": g.sum(axis=(0,) + tuple(range(2, g.ndim)))}
 
 
+def backward_with_stride(layer, arrays, g, stride):
+    """The conv backward with window i at stride·i (the right number of windows: the shape of g, the right
+    padding); taps that fall past the padded input are dropped (slicing truncates them)."""
+    x, w = _unpack(arrays)
+    p = layer.params
+    pads = layer.pads(w.shape[2:], x.shape[2:])
+    x_padded = ops.pad(x, pads)
+    reach = [s * (n - 1) + d * (k - 1) + 1 for s, n, d, k in zip(stride, g.shape[2:], p["dilation"], w.shape[2:])]
+    fitted = tuple((0, r - n) for r, n in zip(reach, x_padded.shape[2:]))  # cut or zero-extend to the windows' reach
+    g_dilated = ops.dilate_by(g, stride)
+    grad_w = layer.weight_gradient(ops.pad(x_padded, fitted), g_dilated, w.shape[2:], p["dilation"])
+    grad_padded = layer.padded_input_gradient(g_dilated, w, reach, p["dilation"])
+    grad_padded = ops.pad(grad_padded, tuple((0, -after) for _, after in fitted))
+    return {"grad_x": ops.pad(grad_padded, tuple((-pb, -pa) for pb, pa in pads)), "grad_w": grad_w,
+            "grad_b": g.sum(axis=(0,) + tuple(range(2, g.ndim)))}
+
+
 def _unpack(arrays):
     return arrays["x"], arrays["w"]
 
@@ -74,21 +91,13 @@ def output_padding_misplaced(layer, arrays, g):
     return [_backward(layer, x, w, g, remainder_after=False)]
 
 
-@mistake("batch_not_summed", CONV, "dL/dF (and dL/db) were averaged over the batch or taken from one sample "
-                                   "instead of summed over the batch")
+@mistake("batch_not_summed", CONV, "dL/dF (and dL/db) were taken from the first sample only instead of summed "
+                                   "over the batch")
 def batch_not_summed(layer, arrays, g):
+    # (divided by the batch size instead: batch_mean_instead_of_sum, in mistakes/generic.py)
     x, w = _unpack(arrays)
-    full = _backward(layer, x, w, g)
-    first = _backward(layer, x[:1], w, g[:1])
-    n = x.shape[0]
-    average = {k: (v / n if x.dtype.kind == "f" else v * _fraction(1, n)) for k, v in full.items()
-               if k in ("grad_w", "grad_b")}
-    return [{**full, **average}, {**full, "grad_w": first["grad_w"], "grad_b": first["grad_b"]}]
-
-
-def _fraction(p, q):
-    from fractions import Fraction
-    return Fraction(p, q)
+    full, first = _backward(layer, x, w, g), _backward(layer, x[:1], w, g[:1])
+    return [{**full, "grad_w": first["grad_w"], "grad_b": first["grad_b"]}]
 
 
 @mistake("groups_mixed", CONV, "with groups > 1, every output channel was connected to the first group's "

@@ -57,11 +57,8 @@ def _gradients(layer, arrays, g):
 
 
 def _batch_not_summed(layer, arrays, g):
-    full = _gradients(layer, arrays, g)
     first = _gradients(layer, {k: v[:1] if k == "x" else v for k, v in arrays.items()}, g[:1])
-    n = arrays["x"].shape[0]
-    per_sample = {k: ops.divide(full[k], n) for k in ("grad_w", "grad_b") if k in full}
-    return [{**full, **per_sample}, {**full, **{k: first[k] for k in per_sample}}]
+    return [{**_gradients(layer, arrays, g), **{k: first[k] for k in ("grad_w", "grad_b") if k in first}}]
 
 
 def _convolution_not_correlation(layer, arrays, g):

@@ -3,14 +3,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import _numpy_ops as ops
 from . import mistake
 
 
 @mistake("relu_mask_missing", ("relu",), "the ReLU gradient was passed through unchanged, also where the input "
-                                         "was ≤ 0 (the mask x > 0 was forgotten)")
+                                         "was < 0 (the mask x > 0 was forgotten)")
 def relu_mask_missing(layer, arrays, g):
+    # Where no input is negative, passing g also matches relu'(0) = 1 (below): the example cannot tell them
+    # apart, fresh data can (check_backward confirms a name on fresh data; on those g ≠ g·[x ≥ 0]).
     return [{"grad_x": np.asarray(g)}]
+
+
+@mistake("relu_grad_at_zero_one", ("relu",),
+         "relu'(0) = 1 (the mask x ≥ 0): a subgradient convention choice, not a missing mask — any value in [0, 1] "
+         "is a valid subgradient at 0, but the layer follows PyTorch and JAX, relu'(0) = 0 (mask x > 0)",
+         kind="convention")
+def relu_grad_at_zero_one(layer, arrays, g):
+    g = np.asarray(g)
+    return [{"grad_x": np.where(np.asarray(arrays["x"]) >= 0, g, 0 * g)}]
 
 
 @mistake("activation_derivative_from_input", ("sigmoid", "tanh"),
@@ -31,13 +41,11 @@ def softmax_label_not_subtracted(layer, arrays, g):
     return [{"grad_logits": correct + y * scale, "grad_target": None}]
 
 
-@mistake("linear_batch_not_summed", ("linear",), "dL/dW and dL/db were averaged over the batch or taken from "
-                                                 "one sample instead of summed over the batch")
+@mistake("linear_batch_not_summed", ("linear",), "dL/dW and dL/db were taken from the first sample only instead "
+                                                 "of summed over the batch")
 def linear_batch_not_summed(layer, arrays, g):
+    # (divided by the batch size instead: batch_mean_instead_of_sum, in mistakes/generic.py)
     x, w, b = arrays["x"], arrays["w"], arrays.get("b")
-    grads = layer.numpy_backward(g, x, w, b)
-    full = dict(zip(("grad_x", "grad_w", "grad_b"), grads))
+    full = dict(zip(("grad_x", "grad_w", "grad_b"), layer.numpy_backward(g, x, w, b)))
     first = dict(zip(("grad_x", "grad_w", "grad_b"), layer.numpy_backward(g[:1], x[:1], w, b)))
-    n = x.shape[0]
-    average = {k: ops.divide(v, n) if v.dtype.kind != "f" else v / n for k, v in full.items() if k != "grad_x"}
-    return [{**full, **average}, {**full, **{k: v for k, v in first.items() if k != "grad_x"}}]
+    return [{**full, **{k: v for k, v in first.items() if k != "grad_x"}}]

@@ -2,6 +2,8 @@
 one twist. Every prediction is total: where the twist changes nothing it returns the right answer."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from ..layers import _numpy_ops as ops
@@ -118,3 +120,39 @@ def upsample_not_summed(layer, arrays, g):
          "only the top-left element (the one the forward wrote)")
 def bed_of_nails_block_summed(layer, arrays, g):
     return [{"grad_x": make_layer("upsample_nearest2d", **layer.params).numpy_backward(g, arrays["x"])[0]}]
+
+
+@mistake("ties_all", ("max_pool2d",),
+         "at a tie every tied maximum got the whole gradient (a mask x == max of the window), where the layer sends "
+         "all of it to the first maximum (or, with ties='split', an equal share to each)")
+def ties_all(layer, arrays, g):
+    x = arrays["x"]
+    windows, flat = layer._windows(x)
+    return [{"grad_x": scatter_add(x.shape, flat, g[..., None], windows == windows.max(axis=-1)[..., None])}]
+
+
+@mistake("stride_axis_swapped", ("conv2d", "max_pool2d", "avg_pool2d"),
+         "one axis's stride was used for both axes (stride[0] for the columns too, or stride[1] for the rows): "
+         "the backward read and wrote the wrong windows")
+def stride_axis_swapped(layer, arrays, g):
+    from .conv import backward_with_stride
+
+    strides = dict.fromkeys((s, s) for s in layer.params["stride"])  # equal strides: one, the right answer
+    if layer.name == "conv2d":
+        # stride 1 for both axes is a conv backward that forgot to dilate G: gradient_not_dilated
+        return [backward_with_stride(layer, arrays, g, s) for s in strides if s != (1, 1) or len(strides) == 1]
+    return [_pool_backward_with_stride(layer, arrays["x"], g, s) for s in strides]
+
+
+def _pool_backward_with_stride(layer, x, g, stride):
+    """The pool's backward with window (i, j) at stride·(i, j): the right number of windows (the shape of g), the
+    right padding and divisor, taps that fall past the input dropped (slicing truncates them)."""
+    moved = copy.copy(layer)
+    moved.params = {**layer.params, "stride": stride}
+    moved.out_sizes, moved.pads = layer.out_sizes, layer.pads  # as many windows as g has, the layer's padding
+    windows, flat, inside = moved.gather(x)
+    if layer.name == "max_pool2d":
+        values = np.where(inside, windows, x.min() - 1)  # padding and what lies past the input never win
+        return {"grad_x": _route(layer, x, g, values, flat, _max_selection(layer, values) & inside)}
+    share = ops.divide(g, layer.divisor(x.shape[2:]))[..., None]
+    return {"grad_x": scatter_add(x.shape, flat, share, np.broadcast_to(inside, share.shape[:-1] + inside.shape[-1:]))}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _io
 from ..errors import ConfigError
 from ..layers import layer as make_layer
 from ..layers._params import fmt
@@ -53,26 +54,23 @@ class Report:
         return document.tex_document(self.title, self.blocks, lambda f: f"{self.stem}_files/{f.stem}.pdf")
 
     def write(self, out_dir=".", formats=("html",)) -> list[Path]:
-        """Write the report in each format; figures go to ``<stem>_files/`` (SVG for md, PDF for tex)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
+        """Write the report in each format; figures go to ``<stem>_files/`` (SVG for md, PDF for tex).
+
+        Every file lands inside ``out_dir`` (a stem such as ``../x`` is refused) and is written whole or not at all."""
         for fmt_ in formats:
             if fmt_ not in FORMATS:
                 raise ConfigError(f"format {fmt_!r} is not allowed: formats are {', '.join(FORMATS)}")
-            path = out / f"{self.stem}.{fmt_}"
-            path.write_text(getattr(self, {"md": "markdown", "html": "html", "tex": "tex"}[fmt_])(),
-                            encoding="utf-8")
-            written.append(path)
+        out = _io.folder(out_dir)
+        written = []
+        for fmt_ in formats:
+            text = getattr(self, {"md": "markdown", "html": "html", "tex": "tex"}[fmt_])()
+            written.append(_io.write_atomic(_io.safe_path(out, f"{self.stem}.{fmt_}"), text))
             if fmt_ in ("md", "tex") and self.figures():
-                (out / f"{self.stem}_files").mkdir(exist_ok=True)
+                _io.folder(_io.safe_path(out, f"{self.stem}_files"))
             for fig in self.figures() if fmt_ in ("md", "tex") else []:
-                target = out / f"{self.stem}_files" / f"{fig.stem}.{'svg' if fmt_ == 'md' else 'pdf'}"
-                if fmt_ == "md":
-                    target.write_text(fig.svg, encoding="utf-8")
-                else:
-                    target.write_bytes(fig.pdf)
-                written.append(target)
+                ext = "svg" if fmt_ == "md" else "pdf"
+                target = _io.safe_path(out, f"{self.stem}_files/{fig.stem}.{ext}")
+                written.append(_io.write_atomic(target, fig.svg if fmt_ == "md" else fig.pdf))
         return written
 
     def _repr_html_(self) -> str:

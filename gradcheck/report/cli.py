@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from .. import _io
+
 ALL_FORMATS = ("md", "html", "tex")
 REFRESH = "gradcheck report --all --out reports"
 
@@ -24,7 +28,7 @@ def add_parser(subparsers):
                    help="every registered layer at its default small configuration, the extra examples and "
                         "every case file in --cases (what reports/ holds)")
     r.add_argument("--size", default="small", help="'small' (default) or the input's spatial size: W or WxH")
-    r.add_argument("--seed", type=int, default=0, help="seed of the small integer data (default 0)")
+    r.add_argument("--seed", type=_io.seed, default=0, help="seed of the small integer data (default 0)")
     r.add_argument("--format", help="md, html, tex, a comma-separated list or 'all' "
                                     "(default html; with --all: all)")
     r.add_argument("--out", default=".", help="output directory (default: the current one)")
@@ -40,37 +44,51 @@ def _formats(text, default):
     if text is None:
         return default
     formats = ALL_FORMATS if text == "all" else tuple(f.strip() for f in text.split(",") if f.strip())
-    for f in formats:
-        if f not in ALL_FORMATS:
-            raise ConfigError(f"--format {text!r} is not allowed: formats are md, html, tex (or 'all')")
-    return formats
+    if not formats or any(f not in ALL_FORMATS for f in formats):  # "" would write nothing and say OK
+        raise ConfigError(f"--format {text!r} is not allowed: formats are md, html, tex, a comma-separated list "
+                          "of them, or 'all'")
+    return tuple(dict.fromkeys(formats))
 
 
 def _case_reports(path: Path, out: Path, formats, command_path=None):
-    """One report per single-layer exercise with data; the others are listed as skipped, with the reason."""
+    """One report per single-layer exercise with data; the others are listed as skipped, with the reason.
+
+    The case file is read by grading's reader (``load_cases``): the one place case files are validated, so a
+    report sees exactly the exercises ``gradcheck grade`` accepts (ids safe as file names, bounded numbers)."""
     from . import report
-    from .cases import exercises
-    from ..layers import layer as make_layer
-
-    found, skipped = exercises(path)
-    written = []
     from ..errors import GradcheckError
+    from ..grading.casefile import load_cases
 
-    for ex in found:
+    written, skipped = [], []
+    for ex in load_cases(path):
+        if ex.chain.network:
+            skipped.append((ex.id, "chains several layers"))
+            continue
+        lay = ex.chain.stages[0].layer
+        inputs = [_exact_array(ex.data.get(name)) for name in lay.inputs]
+        while inputs and inputs[-1] is None:
+            inputs.pop()
+        if not inputs or inputs[0] is None:
+            skipped.append((ex.id, "gives no input data"))
+            continue
         try:
-            lay = make_layer(ex.layer, **ex.params)
-            inputs = [ex.inputs.get(name) for name in lay.inputs]
-            while inputs and inputs[-1] is None:
-                inputs.pop()
-            r = report(lay, *inputs, grad_out=ex.grad_out, name=ex.id,
+            r = report(lay, *inputs, grad_out=_exact_array(ex.data.get("grad_out")), name=ex.id,
                        command=f"gradcheck report {command_path or path}")
         except GradcheckError as exc:  # e.g. data too large to write out: report the others
             skipped.append((ex.id, f"cannot be reported: {exc}"))
             continue
         written += r.write(out, formats)
     for ex_id, reason in skipped:
-        print(f"skipped exercise {ex_id!r} of {path.name}: it {reason}")
+        print(f"skipped exercise {ex_id!r} of {Path(path).name}: it {reason}")
     return written
+
+
+def _exact_array(a):
+    """Grading keeps numbers as an object array of ints and Fractions; all-integer data becomes int64, so the
+    report says "integer data" (and prints it) as for data given in Python."""
+    if a is None or not all(isinstance(v, int) for v in a.ravel()):
+        return a
+    return a.astype(np.int64)
 
 
 def _all(args, formats):
@@ -90,7 +108,7 @@ def _all(args, formats):
                           command=given.get("command"), **params).write(out, formats)
     cases = Path(args.cases)
     for path in sorted(cases.glob("*.toml")) if cases.is_dir() else []:
-        written += _case_reports(path, out / path.stem, formats, command_path=path.as_posix())
+        written += _case_reports(path, _io.safe_path(out, path.stem), formats, command_path=path.as_posix())
     return written
 
 
@@ -100,6 +118,8 @@ def run(args) -> int:
 
     if args.all == bool(args.target):
         raise ConfigError("give one layer name, a case file, or --all")
+    _formats(args.format, ())  # a bad --format or --out is refused before any report is built
+    _io.folder(args.out)
     if args.all:
         written = _all(args, _formats(args.format, ALL_FORMATS))
     elif args.target.endswith(".toml") or Path(args.target).is_file():
