@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -29,6 +31,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import PythonCodePrinter
 
+from .errors import ConfigError
 from .layers.base import IndexRule, Layer
 
 
@@ -70,6 +73,20 @@ class _ExactScalarPrinter(_ExactMixin, PythonCodePrinter):
     pass
 
 
+def _elementwise(scalar, n_args: int):
+    """``scalar`` applied elementwise to broadcast object arrays. np.frompyfunc is the fast way, but a ufunc
+    takes at most 64 operands (NumPy's NPY_MAXARGS): a max pool's 8×8 window reads 64 elements and more."""
+    if n_args <= 32:
+        return np.frompyfunc(scalar, n_args, 1)
+
+    def apply(*arrays):
+        arrays = np.broadcast_arrays(*[np.asarray(a, dtype=object) for a in arrays])
+        out = np.empty(arrays[0].shape, dtype=object)
+        out.ravel()[:] = list(map(scalar, *(a.ravel() for a in arrays)))
+        return out
+    return apply
+
+
 def _evaluator(args, expr):
     """A function of object arrays (broadcast together) that evaluates ``expr`` elementwise.
 
@@ -79,20 +96,22 @@ def _evaluator(args, expr):
     """
     if not is_rational_function(expr):
         scalar = sp.lambdify(args, expr, modules="mpmath")
-        return np.frompyfunc(scalar, len(args), 1) if args else scalar
+        return _elementwise(scalar, len(args)) if args else scalar
     if expr.atoms(*_EXACT_FUNCTIONS):
         scalar = sp.lambdify(args, expr, modules=[{"Fraction": Fraction}, "math"], printer=_ExactScalarPrinter)
-        return np.frompyfunc(scalar, len(args), 1) if args else scalar
+        return _elementwise(scalar, len(args)) if args else scalar
     return sp.lambdify(args, expr, modules=[{"Fraction": Fraction}, "numpy"], printer=_ExactArrayPrinter)
 
 
 @dataclass
 class _Read:
-    """One operand read u_k in a summand: which operand, and its flat index at every grid point (−1 = outside)."""
+    """One operand read u_k in a summand: which operand, and its flat index at every grid point (−1 = outside),
+    an array broadcastable to the grid (axes the read does not depend on have size 1: a max pool's other
+    window reads vary with the window, not with the tap)."""
 
     operand: str
     flat_index: np.ndarray
-    local_derivative: object  # callable of (reads..., grid coordinates used) -> ∂summand/∂u_k
+    local_derivative: object  # callable of (reads..., grid coordinates used) -> ∂summand/∂u_k; None: it is 0
 
 
 @dataclass
@@ -101,7 +120,7 @@ class _Term:
     n_reduction_axes: int
     form: sp.Expr                # the summand in placeholders u_k and grid symbols
     args: tuple[sp.Symbol, ...]  # placeholders, then the grid symbols the summand uses
-    coords: list[np.ndarray]     # object-int coordinates of those grid symbols, broadcast to the grid
+    coords: list[np.ndarray]     # object-int coordinates of those grid symbols, broadcastable to the grid
     summand: object              # callable of (reads..., coords...)
     reads: list[_Read]
 
@@ -123,6 +142,12 @@ class Plan:
         """True when every summand is a rational function: values and gradients are exact Fractions."""
         return all(is_rational_function(t.form) for t in self.terms)
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the plan's index and coordinate arrays (what the plan cache is bounded by)."""
+        return sum(r.flat_index.nbytes for t in self.terms for r in t.reads) + sum(
+            c.size * 36 for t in self.terms for c in t.coords)  # object array: pointer + a small Python int
+
 
 def _grid_axes(shape):
     """Open-mesh index arrays for a grid of this shape (each broadcasts against the others)."""
@@ -135,19 +160,41 @@ def _index_function(grid_symbols: tuple, expr):
     return sp.lambdify(grid_symbols, expr, modules="numpy")
 
 
-def _index_array(expr, grid_symbols, coords, grid) -> tuple[np.ndarray, np.ndarray]:
-    """An index expression evaluated over the grid: (integer values, where it is a whole number)."""
+def _index_array(expr, grid_symbols, coords) -> tuple[np.ndarray, np.ndarray]:
+    """An index expression evaluated over the grid: (integer values, where it is a whole number), each of
+    the grid's rank but size 1 along the axes the expression does not use (broadcast later, not stored)."""
+    rank = len(coords)
+
+    def full_rank(a):
+        a = np.asarray(a)
+        return a.reshape((1,) * (rank - a.ndim) + a.shape)
     denominator = math.lcm(*(int(r.q) for r in expr.atoms(sp.Rational)))
     if denominator > 1 and not expr.atoms(sp.Function):
         # (i + p − d·a)/s is evaluated as an integer q·expr, divided exactly: in floats, SymPy's expanded
         # i/3 − p/3 gives 10/3 − 1/3 = 3.0000000000000004, which would read as "not whole".
-        scaled = np.broadcast_to(np.asarray(_index_function(tuple(grid_symbols), sp.expand(expr * denominator))(
-            *coords)), grid).astype(np.int64)
+        scaled = full_rank(_index_function(tuple(grid_symbols), sp.expand(expr * denominator))(*coords)).astype(
+            np.int64)
         whole = scaled % denominator == 0
         return np.where(whole, scaled // denominator, -1), whole
-    values = np.broadcast_to(np.asarray(_index_function(tuple(grid_symbols), expr)(*coords)), grid)
+    values = full_rank(_index_function(tuple(grid_symbols), expr)(*coords))
     whole = np.equal(np.floor(values), values)
     return np.where(whole, values, -1).astype(np.int64), whole
+
+
+def _local_derivatives(form: sp.Expr, placeholders) -> list:
+    """∂form/∂u for each placeholder u, by ``sympy.diff``, with every Piecewise condition held opaque.
+
+    SymPy differentiates a Piecewise branch by branch and leaves the conditions as they are, but it
+    re-canonicalises them for every derivative: a max pool's "this tap beats the K others" has K
+    comparisons, so K derivatives cost K² (k⁴ in the kernel side). With each condition replaced by a
+    Boolean placeholder first, a derivative costs what its branches cost, and those that vanish (a tap
+    that only appears in the conditions) are 0 at once.
+    """
+    conditions = {c for pw in form.atoms(sp.Piecewise) for _, c in pw.args if c is not sp.true}
+    opaque = {c: sp.Dummy(f"c{k}") for k, c in enumerate(sorted(conditions, key=sp.default_sort_key))}
+    back = {v: k for k, v in opaque.items()}
+    held = form.xreplace(opaque)
+    return [sp.diff(held, u).xreplace(back) for u in placeholders]
 
 
 def _compile_term(rule: IndexRule, term: sp.Expr) -> _Term:
@@ -172,33 +219,110 @@ def _compile_term(rule: IndexRule, term: sp.Expr) -> _Term:
     form = summand.xreplace(dict(zip(indexed, placeholders)))
     used = [(sym, c) for sym, c in zip(grid_symbols, coords) if sym in form.free_symbols]
     args = tuple(placeholders) + tuple(sym for sym, _ in used)
-    used_coords = [np.broadcast_to(c, grid).astype(object) for _, c in used]
+    used_coords = [c.astype(object) for _, c in used]  # open mesh: broadcast when evaluated
     reads = []
-    for read, u in zip(indexed, placeholders):
+    for read, derivative in zip(indexed, _local_derivatives(form, placeholders)):
         name = str(read.base.label)
         shape = rule.operands[name]
         # A read is outside when an index leaves the operand (padding) or is not a whole number
         # (a transposed convolution's (i + p − d·a)/s): it then reads rule.fill and gets no gradient.
-        parts = [_index_array(ix, grid_symbols, coords, grid) for ix in read.indices]
-        inside = np.ones(grid, dtype=bool)
+        parts = [_index_array(ix, grid_symbols, coords) for ix in read.indices]
+        inside = np.ones((1,) * len(grid), dtype=bool)
         for (ix, whole), n in zip(parts, shape):
-            inside &= whole & (ix >= 0) & (ix < n)
-        flat = np.ravel_multi_index([np.where(inside, ix, 0) for ix, _ in parts], shape)
-        derivative = sp.diff(form, u)  # the local gradient, derived from the rule by SymPy
-        reads.append(_Read(name, np.where(inside, flat, -1), _evaluator(args, derivative)))
+            inside = inside & whole & (ix >= 0) & (ix < n)
+        parts = np.broadcast_arrays(inside, *(np.where(inside, ix, 0) for ix, _ in parts))
+        flat = np.ravel_multi_index(parts[1:], shape) if shape else np.zeros(parts[0].shape, dtype=np.int64)
+        # the local gradient, derived from the rule by SymPy; None where it vanishes (no scatter to do)
+        local = None if derivative == 0 else _evaluator(args, derivative)
+        reads.append(_Read(name, np.where(parts[0], flat, -1), local))
     return _Term(grid, len(limits), form, args, used_coords, _evaluator(args, form), reads)
 
 
-_PLANS: dict[tuple, Plan] = {}
+def _limit(variable: str, default: int) -> int:
+    value = os.environ.get(variable, "")
+    try:
+        return int(value.replace("_", "")) if value.strip() else default
+    except ValueError:
+        raise ConfigError(f"{variable}={value!r} is not allowed: it must be a whole number") from None
+
+
+# The sympy oracle holds its whole plan (≈ 110 bytes a term, measured on conv2d) and evaluates it in Python
+# ints: 20 M terms are ≈ 2 GB and ≈ 7 s. Past that a check is refused before it starts (ConfigError), not left
+# to exhaust memory. Raise it per call (verify(..., max_terms=N)), per process (GRADCHECK_MAX_TERMS=N) or here.
+MAX_TERMS = 20_000_000
+BYTES_PER_TERM = 110
+# Plans are cached per configuration, least recently used first out once they hold more than this.
+PLAN_CACHE_BYTES = 1 << 30
+
+_PLANS: OrderedDict[tuple, Plan] = OrderedDict()
+
+
+def estimated_terms(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> int:
+    """The number of summand instances (products, for a convolution) the sympy oracle will plan and evaluate
+    for these full-rank shapes — ``Plan.n_terms``, counted from the rule without instantiating it (a chain
+    adds up its stages')."""
+    if hasattr(layer, "stage_shapes"):
+        return sum(estimated_terms(s, local) for s, local in zip(layer.stages, layer.stage_shapes(shapes)))
+    key = (layer.key, tuple(sorted(shapes.items())))
+    if key in _PLANS:
+        return _PLANS[key].n_terms
+    rule = _rule(layer, shapes)
+    total = 0
+    for term in sp.Add.make_args(rule.expr):
+        extents = [int(hi - lo + 1) for _, lo, hi in term.limits] if isinstance(term, sp.Sum) else []
+        total += math.prod(rule.shape) * math.prod(extents)
+    return total
+
+
+def max_terms() -> int:
+    """The size limit in force: the environment variable GRADCHECK_MAX_TERMS if set, else ``MAX_TERMS``."""
+    return _limit("GRADCHECK_MAX_TERMS", MAX_TERMS)
+
+
+def check_size(layer: Layer, shapes: dict[str, tuple[int, ...]], limit: int | None = None) -> int:
+    """The estimated terms, or ConfigError when they exceed ``limit`` (default :func:`max_terms`)."""
+    limit = max_terms() if limit is None else limit
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigError(f"max_terms={limit!r} is not allowed: it must be an int >= 1")
+    terms = estimated_terms(layer, shapes)
+    if terms > limit:
+        shown = "  ".join(f"{k} {tuple(v)}" for k, v in shapes.items())
+        raise ConfigError(f"{layer!r} on {shown} expands to {terms:,} terms (≈ {terms * BYTES_PER_TERM / 1e9:.1f} GB "
+                          f"for the sympy oracle), more than the limit of {limit:,}: check smaller shapes, leave "
+                          "out the sympy oracle, or raise the limit (verify(..., max_terms=N), GRADCHECK_MAX_TERMS=N)")
+    return terms
+
+
+_RULES: OrderedDict[tuple, IndexRule] = OrderedDict()
+
+
+def _rule(layer: Layer, shapes) -> IndexRule:
+    """``layer.sympy_rule(shapes)``, kept for the few configurations estimated but not yet planned: a check
+    estimates its size from the rule and then plans it, and a max pool's rule over a large window takes a
+    second to state."""
+    key = (layer.key, tuple(sorted(shapes.items())))
+    if key not in _RULES:
+        _RULES[key] = layer.sympy_rule(shapes)
+        if len(_RULES) > 16:
+            _RULES.popitem(last=False)
+    return _RULES[key]
 
 
 def plan(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> Plan:
-    """The compiled plan of ``layer`` for these (full-rank) input shapes; cached per configuration."""
+    """The compiled plan of ``layer`` for these (full-rank) input shapes; cached per configuration (least
+    recently used plans are dropped once the cache holds more than PLAN_CACHE_BYTES)."""
     key = (layer.key, tuple(sorted(shapes.items())))
-    if key not in _PLANS:
-        rule = layer.sympy_rule(shapes)
-        _PLANS[key] = Plan(rule, [_compile_term(rule, t) for t in sp.Add.make_args(rule.expr)])
-    return _PLANS[key]
+    if key in _PLANS:
+        _PLANS.move_to_end(key)
+        return _PLANS[key]
+    rule = _RULES.pop(key, None) or layer.sympy_rule(shapes)  # the plan keeps it from here on
+    compiled = Plan(rule, [_compile_term(rule, t) for t in sp.Add.make_args(rule.expr)])
+    _PLANS[key] = compiled
+    held = sum(p.nbytes for p in _PLANS.values())
+    while held > PLAN_CACHE_BYTES and len(_PLANS) > 1:
+        _, dropped = _PLANS.popitem(last=False)
+        held -= dropped.nbytes
+    return compiled
 
 
 def exact(arr) -> np.ndarray:
@@ -288,11 +412,12 @@ def gradients(layer: Layer, inputs: dict[str, np.ndarray], grad_out) -> dict[str
             arguments = _arguments(p, term, values)
             g_grid = g.reshape(g.shape + (1,) * term.n_reduction_axes)
             for read in term.reads:
-                if read.operand not in grads:
+                if read.operand not in grads or read.local_derivative is None:
                     continue
                 contribution = _as_grid(read.local_derivative(*arguments), term.grid) * g_grid
-                inside = read.flat_index >= 0
-                np.add.at(grads[read.operand], read.flat_index[inside], contribution[inside])
+                flat = np.broadcast_to(read.flat_index, term.grid)
+                inside = flat >= 0
+                np.add.at(grads[read.operand], flat[inside], contribution[inside])
     return {k: _finish(p, v.reshape(values[k].shape)) for k, v in grads.items()}
 
 

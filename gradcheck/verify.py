@@ -7,7 +7,9 @@ oracle whose removal leaves the others in agreement) and lists the first wrong e
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import numbers
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -15,16 +17,19 @@ from fractions import Fraction
 import numpy as np
 
 from . import oracles as oracle_registry
+from . import symbolic
+from .errors import ConfigError
 from .layers import Layer, layer as make_layer
-from .layers.base import is_exact
+from .layers.base import FLOAT64_EXACT, is_exact, value_bound
 from .tolerance import rtol_finite_differences, rtol_for, within
 
 MAX_SHOWN = 5
 
 
 def data_kind(arrays) -> str:
-    """'integer', 'rational' or 'float': which oracles can be exact on this data."""
-    if all(a.dtype.kind in "iu" for a in arrays):
+    """'integer', 'rational' or 'float': which oracles can be exact on this data (Python ints in object
+    arrays, integers too large for int64, are integers)."""
+    if all(a.dtype.kind in "iu" or a.dtype == object and all(type(v) is int for v in a.flat) for a in arrays):
         return "integer"
     return "rational" if all(is_exact(a) for a in arrays) else "float"
 
@@ -81,7 +86,10 @@ class Verdict:
 
     def __str__(self) -> str:
         shapes = "  ".join(f"{k} {v}" for k, v in self.shapes.items())
-        compare = "exact comparison" if self.kind != "float" else "float tolerance"
+        # "exact" only when some pair was held to ==: finite differences against anything never are.
+        exact = any(t == 0 for t in self.tolerances.values())
+        compare = ("nothing compared" if not self.tolerances else
+                   "exact comparison" if self.kind != "float" and exact else "float tolerance")
         lines = [f"{self.layer!r}  {shapes}  [{self.kind} data, {compare}]"]
         for name, err in self.errors.items():
             lines.append(f"  oracle {name} FAILED: {err}")
@@ -143,26 +151,71 @@ def _pair_rtol(layer: Layer, a: str, b: str, kind: str, results, integral: bool 
                                          for g in results[n].values() if np.asarray(g).dtype.kind == "f"])
 
 
-def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLES, **params) -> Verdict:
+def choose_oracles(oracles) -> list:
+    """The oracles to run: names ("sympy", ...; or one comma-separated string) and/or user backward callables.
+
+    At least two different ones, or ConfigError: one result compared with nothing is no check, and an oracle
+    named twice is one result, not two. Distinct callables that share a name ("<lambda>") are told apart as
+    "<lambda>#2", ... so that no result overwrites another.
+    """
+    if isinstance(oracles, str):
+        oracles = [o.strip() for o in oracles.split(",") if o.strip()]
+    elif callable(oracles):
+        oracles = [oracles]
+    chosen, seen = [], set()
+    for o in oracles:
+        if (o if callable(o) else None) in seen or isinstance(o, str) and o in {c.name for c in chosen}:
+            raise ConfigError(f"oracle {getattr(o, '__name__', o)!r} is given twice: the same oracle twice is one "
+                              "result, not two; give at least two different oracles")
+        oracle = oracle_registry.get(o)
+        if callable(o):
+            seen.add(o)
+            names = {c.name for c in chosen}
+            if oracle.name in names:
+                oracle = dataclasses.replace(oracle, name=next(f"{oracle.name}#{k}" for k in itertools.count(2)
+                                                               if f"{oracle.name}#{k}" not in names))
+        chosen.append(oracle)
+    if len(chosen) < 2:
+        given = ", ".join(c.name for c in chosen) or "none"
+        raise ConfigError(f"oracles: {given}: at least two different oracles are needed, since a verdict "
+                          f"compares their results (e.g. {', '.join(oracle_registry.DEFAULT_ORACLES)})")
+    return chosen
+
+
+def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLES, max_terms=None,
+           **params) -> Verdict:
     """Compute the gradients of ``layer`` on ``inputs`` with each oracle and compare them.
 
     ``layer`` is a Layer or a registered name (then ``params`` configure it). ``grad_out`` defaults to
-    :func:`default_grad_out`. ``oracles`` holds names ("sympy", "numpy", "jax", "fd") and/or user
-    backward callables ``fn(grad_out, *inputs, **params)``.
+    :func:`default_grad_out`. ``oracles`` holds at least two different names ("sympy", "numpy", "jax", "fd")
+    and/or user backward callables ``fn(grad_out, *inputs, **params)`` (ConfigError otherwise: see
+    :func:`choose_oracles`). ``max_terms`` bounds the sympy oracle's work (``gradcheck.symbolic.max_terms``
+    when None): a configuration estimated past it is refused with a ConfigError before anything runs.
     """
     layer = make_layer(layer, **params)
+    chosen = choose_oracles(oracles)
     arrays, given, g = layer.prepare(inputs, grad_out)
+    if any(o.name == "sympy" for o in chosen):
+        symbolic.check_size(layer, {k: v.shape for k, v in arrays.items()}, max_terms)
     if g is None:
         out_shape = layer.output_shape({k: v.shape for k, v in arrays.items()})
         g = default_grad_out(out_shape, like_float=any(a.dtype.kind == "f" for a in arrays.values()))
     kind = data_kind(list(arrays.values()) + [g])
-    chosen = [oracle_registry.get(o) for o in oracles]
+    # Integer results past 2**53 are rounded in float64 (jax): then only ints and Fractions are held to ==.
+    compared_as = ("large integer" if kind == "integer" and
+                   value_bound(layer, list(arrays.values()) + [g]) >= FLOAT64_EXACT else kind)
+    # Python ints past float64's range (≈ 1.8e308): only exact results can be computed and compared there.
+    huge = not _within_float_range(list(arrays.values()) + [g])
     results, errors, seconds = {}, {}, {}
     for oracle in chosen:
         start = time.perf_counter()
         try:
             grads = oracle.gradients(layer, arrays, g)
             results[oracle.name] = _check_shapes(grads, arrays)
+            if huge and any(r.dtype.kind == "f" for r in results[oracle.name].values()):
+                del results[oracle.name]
+                raise ValueError("the data hold integers beyond float64's range (about 1.8e308), where this "
+                                 "oracle computes; compare exact oracles (sympy, numpy) on such data")
         except Exception as exc:  # an oracle that crashes is reported, not re-raised
             errors[oracle.name] = f"{type(exc).__name__}: {exc}"
         seconds[oracle.name] = time.perf_counter() - start
@@ -174,12 +227,12 @@ def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLE
         verdict.gradients[name] = dict(zip(
             results[name], layer.restore_shapes(list(results[name].values()), {k: given[k] for k in results[name]})))
     ran = list(results)
-    scales = layer.gradient_scale(arrays, g)
+    scales = {} if huge else layer.gradient_scale(arrays, g)  # only float pairs use them; none is left if huge
     integral = kind == "float" and integer_valued(list(arrays.values()) + [np.asarray(g)])
     for grad in (n for n in arrays if n in layer.differentiable):
         agree = {}
         for a, b in itertools.combinations(ran, 2):
-            rtol = _pair_rtol(layer, a, b, kind, results, integral)
+            rtol = _pair_rtol(layer, a, b, compared_as, results, integral)
             verdict.tolerances[(a, b)] = rtol
             agree[(a, b)] = agree[(b, a)] = within(results[a][grad], results[b][grad], rtol,
                                                         scales.get(grad, 0.0))
@@ -189,11 +242,30 @@ def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLE
     return verdict
 
 
+def _within_float_range(arrays) -> bool:
+    for a in arrays:
+        if a.dtype == object:
+            try:
+                np.asarray(a, dtype=np.float64)
+            except OverflowError:
+                return False
+    return True
+
+
 def _check_shapes(grads, arrays):
+    """Each gradient as an array of the input's shape holding numbers, or a ValueError saying what it is."""
+    out = {}
     for name, g in grads.items():
         if np.shape(g) != arrays[name].shape:
             raise ValueError(f"gradient for {name} has shape {np.shape(g)}, expected {arrays[name].shape}")
-    return {name: np.asarray(g) for name, g in grads.items()}
+        arr = np.asarray(g)
+        if arr.dtype.kind not in "iuf" and not (arr.dtype == object and all(
+                isinstance(v, (numbers.Rational, float, np.floating)) and not isinstance(v, bool) for v in arr.flat)):
+            bad = next((v for v in arr.flat if not isinstance(v, (numbers.Rational, float, np.floating))), arr.dtype)
+            bad = bad.item() if isinstance(bad, np.generic) else bad
+            raise ValueError(f"gradient for {name} holds {bad!r} ({type(bad).__name__}): gradients must be numbers")
+        out[name] = arr
+    return out
 
 
 def _explain(grad, ran, agree, results, given_shape) -> Mismatch:

@@ -48,7 +48,7 @@ def layer(name: str, **params) -> Layer:
     """A configured layer, e.g. ``layer("conv2d", stride=2, padding=1)``; ConfigError on bad parameters."""
     if isinstance(name, Layer):
         return name if not params else type(name)(**{**name.params, **params})
-    if name not in REGISTRY:
+    if not isinstance(name, str) or name not in REGISTRY:
         raise ConfigError(f"unknown layer {name!r}; registered layers: {', '.join(layers())}")
     return REGISTRY[name](**params)
 

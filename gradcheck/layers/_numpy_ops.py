@@ -34,6 +34,10 @@ def pad(a: np.ndarray, pads: tuple[tuple[int, int], ...]) -> np.ndarray:
     """Zero padding of the spatial axes by (before, after) pairs; negative amounts crop."""
     grow = [(0, 0), (0, 0)] + [(max(b, 0), max(e, 0)) for b, e in pads]
     out = np.pad(a, grow) if any(b or e for b, e in grow) else a
+    if a.dtype == object and out is not a:
+        # np.pad fills object arrays with np.int64(0), whose products with Python ints past int64 overflow
+        # (OverflowError) instead of growing: the zeros are made Python ints
+        out = np.where(np.equal(out, 0), 0, out).astype(object)
     crop = tuple(slice(max(-b, 0), out.shape[2 + i] - max(-e, 0)) for i, (b, e) in enumerate(pads))
     return out[(slice(None), slice(None)) + crop]
 
@@ -86,7 +90,7 @@ def correlate(x: np.ndarray, w: np.ndarray, *, stride: tuple[int, ...], dilation
     grouped_w = w.reshape((groups, o // groups) + w.shape[1:])
     s_ix, k_ix = "xyz"[:nsp], "uvw"[:nsp]
     out = np.einsum(f"ngc{s_ix}{k_ix},goc{k_ix}->ngo{s_ix}", grouped_windows, grouped_w,
-                    optimize=x.dtype != object)
+                    optimize=object not in (x.dtype, w.dtype))  # BLAS paths would cast Python ints to C longs
     return out.reshape((n, o) + windows.shape[2:2 + nsp])
 
 

@@ -14,12 +14,19 @@ def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def int_tuple(name: str, value, ndim: int, *, minimum: int) -> tuple[int, ...]:
-    """An int, or a tuple/list of `ndim` ints, each >= `minimum`."""
+# The largest stride, padding, dilation, kernel size, output padding or scale factor accepted. Beyond it no
+# input a check can hold fits (padding 10**6 is a 2,000,001-wide zero image; stride 10**20 leaves int64), so a
+# larger value is a slip, refused at once rather than failing deep inside an oracle.
+MAX_GEOMETRY = 4096
+
+
+def int_tuple(name: str, value, ndim: int, *, minimum: int, maximum: int = MAX_GEOMETRY) -> tuple[int, ...]:
+    """An int, or a tuple/list of `ndim` ints, each in `minimum`..`maximum`."""
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,) * ndim
-    if len(items) != ndim or not all(_is_int(v) and v >= minimum for v in items):
+    if len(items) != ndim or not all(_is_int(v) and minimum <= v <= maximum for v in items):
         shape = "an int" if ndim == 1 else f"an int or a tuple of {ndim} ints"
-        raise ConfigError(f"{name}={value!r} is not allowed: {name} must be {shape} >= {minimum}")
+        raise ConfigError(f"{name}={value!r} is not allowed: {name} must be {shape} >= {minimum} "
+                          f"(and at most {maximum:,})")
     return tuple(int(v) for v in items)
 
 

@@ -17,6 +17,7 @@ TIES = ("first", "split")
 
 
 class Pool2d(Layer):
+    degree = 1  # a selected or averaged input, a routed g: no products of inputs (value_bound)
     inputs, required, differentiable = ("x",), 1, ("x",)
     ranks, promotable = {"x": 4}, {"x": 2}
     parameters: tuple[str, ...]

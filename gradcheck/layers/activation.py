@@ -73,6 +73,7 @@ class Relu(Elementwise):
     """ReLU: max(x, 0) elementwise, relu'(0) = 0; x any shape."""
 
     name = "relu"
+    degree = 1  # g·[x > 0]: no products of inputs (value_bound)
 
     def element(self, u):
         return sp.Piecewise((u, u > 0), (0, True))

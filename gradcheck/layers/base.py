@@ -61,7 +61,17 @@ def as_array(name: str, value) -> np.ndarray:
     if arr.dtype == bool:
         arr = arr.astype(np.int64)
     if arr.dtype.kind in "iu":
+        if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+            # uint64 past 2**63 (also what NumPy makes of a Python int in [2**63, 2**64)): as int64 it would
+            # wrap to a negative number; kept as exact Python ints instead.
+            return arr.astype(object)
         return arr.astype(np.int64)
+    if arr.dtype.kind == "f" and not isinstance(value, np.ndarray) and arr.size:
+        exact = np.asarray(value, dtype=object)
+        if all(isinstance(v, numbers.Integral) for v in exact.flat):
+            # NumPy reads a list of ints with one past int64 ([2**63, -1]) as float64, which rounds 2**63 + 1;
+            # kept as Python ints instead.
+            return as_array(name, exact)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
@@ -77,6 +87,84 @@ def as_array(name: str, value) -> np.ndarray:
             return as_array(name, arr.astype(np.float64))
         return np.array([v if isinstance(v, int) else Fraction(v) for v in flat], dtype=object).reshape(arr.shape)
     raise InputError(f"{name} has dtype {arr.dtype}: inputs must be real numbers (int, float or Fraction)")
+
+
+# Integer data whose sums of products could reach this are computed in Python ints (object arrays), not int64:
+# exact at any size instead of wrapping around. 2**62 leaves a factor 2 of headroom under int64's 2**63 − 1.
+INT64_SAFE = 2 ** 62
+# The largest integer float64 (the jax and fd oracles) holds exactly: integer results beyond it are rounded.
+FLOAT64_EXACT = 2 ** 53
+
+
+def value_bound(layer, arrays) -> int:
+    """An upper bound on |any value| the layer's forward or backward computes from these integer arrays
+    (grad_out among them): M^d · S^(d−1), M the largest |entry| (at least 1), S the number of entries of all
+    arrays together (no reduction sums more terms than that) and d ``layer.degree`` (how many inputs one term
+    multiplies: x·w for a convolution; a chain multiplies its stages'). Float and Fraction data give 0."""
+    ints = [a for a in arrays if a.dtype.kind in "iu" or (a.dtype == object and a.size and
+                                                        all(type(v) is int for v in a.flat))]
+    if not ints:
+        return 0
+    biggest = max(max(int(a.max()), -int(a.min())) if a.size else 0 for a in ints)
+    degree = _degree(layer)
+    return max(biggest, 1) ** degree * sum(a.size for a in arrays) ** (degree - 1)
+
+
+def _degree(layer) -> int:
+    """The degree of a layer, or of a chain (gc.sequential): a stage of degree d and of degree e in its first
+    input turns a degree-D input into degree e·D + d − e (a convolution adds 1, mse doubles)."""
+    stages = getattr(layer, "stages", None)
+    if not stages:
+        return layer.degree
+    total = 1
+    for stage in stages:
+        e = getattr(stage, "input_degree", 1)
+        total = e * total + _degree(stage) - e
+    return total
+
+
+def promote_to_shape(name: str, arr: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """``arr`` in ``shape``: as it is, or with the leading axes of size 1 it leaves out added (a 2-D grad_out of
+    a single-sample, single-channel output). That is the only promotion: an array that merely has the right
+    number of elements (a transposed grad_out) is an InputError naming both shapes, not silently reordered."""
+    shape = tuple(shape)
+    if arr.shape == shape:
+        return arr
+    lead = len(shape) - arr.ndim
+    if lead > 0 and arr.shape == shape[lead:] and all(n == 1 for n in shape[:lead]):
+        return arr.reshape(shape)
+    hint = ("; only leading axes of size 1 may be left out, an array is never reordered to fit"
+            if arr.size == int(np.prod(shape)) else "")
+    raise InputError(f"{name} has shape {arr.shape}, but {what} shape {shape}{hint}")
+
+
+def _check_not_empty(name: str, arr: np.ndarray) -> None:
+    if arr.size == 0:
+        raise InputError(f"{name} has shape {arr.shape}, which holds no elements: every axis must be at least 1 "
+                         "(a check on no elements compares nothing)")
+
+
+def _check_float_range(layer_name: str, name: str, arr) -> None:
+    """A layer with exp/log/sqrt computes in float64: a Python int or Fraction beyond its range is refused."""
+    if arr is None or arr.dtype != object:
+        return
+    for i, v in enumerate(arr.flat):
+        try:
+            float(v)
+        except OverflowError:
+            size = f"a {len(str(abs(int(v))))}-digit number" if abs(v) >= 1 else repr(v)
+            raise InputError(f"{name} holds {size} at flat index {i}: {layer_name} computes in float64 "
+                             f"(exp, log or sqrt in its rule), whose largest value is about 1.8e308") from None
+
+
+def as_float64(arr, who: str) -> np.ndarray:
+    """``arr`` in float64 for an oracle that computes in it, or an InputError if it holds Python ints past
+    float64's range (about 1.8e308), which only the exact oracles (sympy, numpy) can take."""
+    try:
+        return np.asarray(arr, dtype=np.float64)
+    except OverflowError:
+        raise InputError(f"the data hold integers beyond float64's range (about 1.8e308), where {who} computes; "
+                         "compare exact oracles (sympy, numpy) on such data") from None
 
 
 def is_exact(arr: np.ndarray) -> bool:
@@ -100,6 +188,11 @@ class Layer(ABC):
     # oracle (jax) computes them without rounding and is compared with ==. False for average pooling,
     # mean reductions, ...: there float64 rounds 1/9, and only the rational oracles are held to ==.
     closed_on_integers: ClassVar[bool] = True
+    # How many inputs (grad_out counted) one term of the output or of a gradient multiplies: 2 for x·w and
+    # g·w. Bounds the growth of integer data (``value_bound``); 3 for a depthwise-then-pointwise product,
+    # 1 where nothing multiplies (relu, pooling). ``input_degree``: the degree in the first input (1; mse 2).
+    degree: ClassVar[int] = 2
+    input_degree: ClassVar[int] = 1
 
     def __init__(self, **params):
         self.params: dict[str, Any] = self.validate(dict(params))
@@ -174,7 +267,11 @@ class Layer(ABC):
         return f"{self.name}({args})"
 
     def prepare(self, inputs, grad_out=None):
-        """Validate and promote inputs: returns (dict name -> full-rank array, given shapes, grad_out)."""
+        """Validate and promote inputs: returns (dict name -> full-rank array, given shapes, grad_out).
+
+        Integer data large enough that a sum of products could pass int64 (:func:`value_bound`) comes back
+        as object arrays of Python ints, so no oracle wraps around; see ``INT64_SAFE``.
+        """
         if not self.required <= len(inputs) <= len(self.inputs):
             expected = ", ".join(self.inputs[:self.required])
             optional = ", ".join(self.inputs[self.required:])
@@ -187,19 +284,31 @@ class Layer(ABC):
                     raise InputError(f"{self.name}: input {name} is required, got None")
                 continue
             arr = as_array(name, value)
+            _check_not_empty(name, arr)
             given[name] = arr.shape
             arrays[name] = self._promote(name, arr)
         shapes = {k: v.shape for k, v in arrays.items()}
         self.check_shapes(shapes)
-        if grad_out is None:
-            return arrays, given, None
-        g = as_array("grad_out", grad_out)
-        expected = self.output_shape(shapes)
-        if g.shape != expected:
-            g = g.reshape(expected) if g.size == int(np.prod(expected)) and g.ndim < len(expected) else g
-        if g.shape != expected:
-            raise InputError(f"grad_out has shape {g.shape}, but {self!r} maps these inputs to shape {expected}")
-        return arrays, given, g
+        g = None
+        if grad_out is not None:
+            g = promote_to_shape("grad_out", as_array("grad_out", grad_out), self.output_shape(shapes),
+                                 f"{self!r} maps these inputs to")
+        if not self.exact:
+            for name, arr in [*arrays.items(), ("grad_out", g)]:
+                _check_float_range(self.name, name, arr)
+        return self._exact_if_large(arrays, g, given)
+
+    def _exact_if_large(self, arrays, g, given):
+        """Integer inputs whose products could pass int64 become object arrays of Python ints (exact, never
+        wrapped); small ones stay int64, the fast path."""
+        if value_bound(self, list(arrays.values()) + ([] if g is None else [g])) < INT64_SAFE:
+            return arrays, given, g
+        def big(a):
+            return a.astype(object) if a.dtype.kind in "iu" else a
+        # Only what is differentiated: class targets and pooling indices index arrays, and an int64 array
+        # meeting an object one in NumPy arithmetic is computed in Python ints anyway.
+        return ({k: big(v) if k in self.differentiable else v for k, v in arrays.items()}, given,
+                None if g is None else big(g))
 
     def _promote(self, name: str, arr: np.ndarray) -> np.ndarray:
         rank = self.ranks[name]
@@ -235,4 +344,5 @@ class Layer(ABC):
                      for name, gr in zip(given, grads))
 
 
-__all__ = ["IndexRule", "Layer", "ConfigError", "InputError", "as_array", "is_exact"]
+__all__ = ["IndexRule", "Layer", "ConfigError", "InputError", "as_array", "is_exact", "promote_to_shape",
+           "value_bound"]

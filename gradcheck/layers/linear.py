@@ -99,6 +99,7 @@ class Flatten(Layer):
     """Flatten: x (d_0, ..., d_{r−1}) -> dimensions start_dim..end_dim merged (row-major)."""
 
     name = "flatten"
+    degree = 1  # a reshape (value_bound)
     inputs = ("x",)
     required = 1
     differentiable = ("x",)

@@ -151,6 +151,7 @@ class Mse(Layer):
     """Mean squared error: pred and target of one shape (any rank >= 1) -> ()."""
 
     name = "mse"
+    input_degree = 2  # (pred − target)²: squares what a chain feeds it (value_bound)
     inputs = ("pred", "target")
     required = 2
     differentiable = ("pred", "target")

@@ -29,6 +29,7 @@ class SeparableConv2d(Layer):
     inputs = ("x", "w_depthwise", "w_pointwise", "b")
     required = 3
     differentiable = ("x", "w_depthwise", "w_pointwise", "b")
+    degree = 3  # x·w_depthwise·w_pointwise
     ranks = {"x": 4, "w_depthwise": 4, "w_pointwise": 4, "b": 1}
     promotable = {"x": 2, "w_depthwise": 2, "b": 0}
 

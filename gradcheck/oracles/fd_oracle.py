@@ -5,13 +5,15 @@ scales with the outputs one element touches, not with the whole loss.
 """
 import numpy as np
 
+from ..layers.base import as_float64
 from ..tolerance import fd_step
 
 
 def gradients(layer, arrays, grad_out):
     # Copies, perturbed in place; inputs that are not data (class targets, indices) stay as they are.
-    values = {n: np.array(a, dtype=np.float64) if n in layer.differentiable else a for n, a in arrays.items()}
-    g = np.asarray(grad_out, dtype=np.float64)
+    values = {n: np.array(as_float64(a, "the fd oracle")) if n in layer.differentiable else a
+              for n, a in arrays.items()}
+    g = as_float64(grad_out, "the fd oracle")
     grads = {}
     for name in (n for n in values if n in layer.differentiable):
         grad = np.zeros_like(values[name])

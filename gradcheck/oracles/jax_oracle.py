@@ -24,6 +24,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..layers.base import as_float64
+
 # Per-compilation XLA options (not global flags): fast compilation for the small programs a check runs.
 _FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 _MAX_PROGRAMS = 512
@@ -75,9 +77,9 @@ def jax_values(layer, arrays) -> dict:
     Call inside ``jax.enable_x64(True)``.
     """
     def whole(a):
-        return np.asarray(a).dtype.kind in "iub" or bool(np.all(np.asarray(a, dtype=np.float64) % 1 == 0))
-    return {n: np.asarray(a, dtype=np.float64 if n in layer.differentiable or not whole(a) else np.int64)
-            for n, a in arrays.items()}
+        return np.asarray(a).dtype.kind in "iub" or bool(np.all(as_float64(a, "the jax oracle") % 1 == 0))
+    return {n: as_float64(a, "the jax oracle") if n in layer.differentiable or not whole(a) else
+            np.asarray(a, dtype=np.int64) for n, a in arrays.items()}
 
 
 def forward(layer, arrays) -> np.ndarray:
@@ -94,6 +96,6 @@ def gradients(layer, arrays, grad_out):
     names = tuple(arrays)
     wrt = tuple(n for n in names if n in layer.differentiable)
     with jax.enable_x64(True):
-        values, g = jax_values(layer, arrays), np.asarray(grad_out, dtype=np.float64)
+        values, g = jax_values(layer, arrays), as_float64(grad_out, "the jax oracle")
         grads = _program(layer, names, wrt, values, g)(values, g)
         return {n: np.asarray(out) for n, out in zip(wrt, grads)}
