@@ -131,6 +131,8 @@ def _held_params(extra: list[str]) -> dict:
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gradcheck", description="Verify the gradients of CNN layers three ways: "
                      "SymPy-exact, NumPy textbook identities and JAX autodiff.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"gradcheck {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="list the registered layers")
     v = sub.add_parser("verify", help="verify a layer's gradients on Hypothesis-drawn configurations")
