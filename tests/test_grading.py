@@ -339,6 +339,13 @@ def test_network_layers_get_default_names_and_dotted_keys_nest():
      "expect = { out_shape = 'forgot_everything' }", "key 'expect.out_shape'"),
     ("[[exercise]]\nid = 'a'\nnetwork = [{ layer = 'conv2d' }, { layer = 'flatten_me' }]\nclaimed.n_params = 1",
      "key 'network[1].layer': unknown layer 'flatten_me'"),
+    # grad_out is never reordered to fit: only leading axes of size 1 may be left out (a transposed grad_out
+    # would otherwise give a wrong answer key in silence)
+    ("[[exercise]]\nid = 'a'\nlayer = 'conv2d'\ngiven = { x = [[1, 2, 3, 4], [4, 5, 6, 7]], w = [[1, 1]], "
+     "grad_out = [[1, 2], [3, 4], [5, 6]] }\nclaimed.grad_x = [[0, 0, 0, 0], [0, 0, 0, 0]]", "never reordered"),
+    ("[[exercise]]\nid = 'a'\nnetwork = [{ layer = 'conv2d' }, { layer = 'relu' }]\n"
+     "given.x = [[1, 2, 3], [4, 5, 6]]\ngiven.grad_out = [1, 2, 3, 4]\ngiven.conv2d = { w = [[1, 1]] }\n"
+     "claimed.conv2d.grad_x = [[0, 0, 0], [0, 0, 0]]", "never reordered"),
     ("[[exercise]]\nid = 'a'\nlayer = 'conv2d'\nlr = -1\nshapes = { x = [3, 3], w = [2, 2] }\nclaimed.out_shape = [2, 2]",
      "key 'lr'"),
 ])

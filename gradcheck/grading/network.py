@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..layers import Layer
+from ..layers.base import promote_to_shape
 from ..sequential import Sequential
 
 
@@ -139,10 +140,7 @@ class Chain:
         if g is None and int(np.prod(out_shape)) == 1:  # a scalar loss (or a single output): dL/dL = 1
             g = np.ones(out_shape, dtype=object if self.exact else np.float64)
         if g is not None:
-            g = convert(g)
-            if np.size(g) != int(np.prod(out_shape)):
-                raise InputError(f"grad_out has shape {np.shape(g)}, but the output has shape {out_shape}")
-            g = np.reshape(g, out_shape)
+            g = promote_to_shape("grad_out", np.asarray(convert(g)), out_shape, "the output has")
         walk = Sequential([s.layer for s in self.stages], without=without).walk(
             *inputs, grad_out=g, lr=None if lr is None else self.rate(lr),
             override={inject.stage: inject.prediction} if inject is not None and inject.stage is not None else None,
