@@ -77,9 +77,32 @@ def arrays(shape, *, kind: str = "integer", min_value: int = -3, max_value: int 
         # Magnitudes below 2**-10 become 0: finite differences cannot resolve 1e-193 next to 1.
         floats = st.floats(min_value, max_value, allow_subnormal=False).map(lambda v: v if abs(v) >= 2**-10 else 0.0)
         return hnp.arrays(np.float64, shape, elements=floats)
-    values = st.fractions(min_value, max_value, max_denominator=6)
-    return st.lists(values, min_size=int(np.prod(shape)), max_size=int(np.prod(shape))).map(
-        lambda v: np.array([Fraction(x) for x in v] or [], dtype=object).reshape(shape))
+    # One integer array of indices into a table of Fractions, instead of st.fractions element by element
+    # (which builds a new strategy per element: ~80% of the time of the rational property tests). The table
+    # holds, for each denominator q = 1..6, the values round(k·q/6)/q of the 6·(max−min)+1 steps k/6 of the
+    # range: uniform indices draw denominators uniformly and values evenly, as st.fractions does (zeros,
+    # integers and repeats stay frequent). No fill value: every element is drawn, so arrays are rarely
+    # constant. The table is ordered by denominator, then |value|, so data shrinks as st.fractions' does:
+    # to smaller denominators, then towards zero.
+    table = _rational_table(min_value, max_value)
+    return hnp.arrays(np.int64, shape, elements=st.integers(0, len(table) - 1), fill=st.nothing()).map(
+        lambda index: _take(table, index))
+
+
+@functools.lru_cache(maxsize=None)
+def _rational_table(min_value: int, max_value: int) -> np.ndarray:
+    """round(k·q/6)/q for q = 1..6 and k = 6·min_value..6·max_value (an object array of Fractions, repeats
+    kept), ordered by q, then |value|, positive first."""
+    steps = sorted(range(6 * min_value, 6 * max_value + 1), key=lambda k: (abs(k), k < 0))
+    table = np.empty(6 * len(steps), dtype=object)
+    table[:] = [Fraction(round(Fraction(k * q, 6)), q) for q in range(1, 7) for k in steps]
+    return table
+
+
+def _take(table: np.ndarray, index: np.ndarray) -> np.ndarray:
+    out = np.empty(index.shape, dtype=object)  # also for shape (): table[index] is then a bare Fraction
+    out[...] = table[index]
+    return out
 
 
 def per_axis(draw, name, held, strategy, spatial):

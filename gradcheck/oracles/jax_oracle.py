@@ -53,15 +53,20 @@ def compile_options() -> dict | None:
     return dict(_FAST_COMPILE) if jax.default_backend() == "cpu" else None
 
 
-def _program(layer, names, wrt, values, grad_out):
-    """The compiled forward-and-vjp for this configuration and these shapes (cached, least recent evicted)."""
+def _program(layer, names, wrt, values, grad_out=None):
+    """The compiled forward-and-vjp for this configuration and these shapes, or the forward alone when
+    ``grad_out`` is None (cached, least recent evicted)."""
     import jax
 
-    key = (layer.key, names, tuple((n, v.shape, v.dtype.str) for n, v in values.items()), grad_out.shape)
+    key = (layer.key, names, tuple((n, v.shape, v.dtype.str) for n, v in values.items()),
+           None if grad_out is None else grad_out.shape)
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
         return _COMPILED[key]
-    lowered = jax.jit(_forward_and_vjp(layer, names, wrt)).lower(values, grad_out)
+    if grad_out is None:
+        lowered = jax.jit(lambda v: layer.jax_forward(*(v[n] for n in names))).lower(values)
+    else:
+        lowered = jax.jit(_forward_and_vjp(layer, names, wrt)).lower(values, grad_out)
     options = compile_options()
     program = lowered.compile(compiler_options=options) if options else lowered.compile()
     _COMPILED[key] = program
@@ -83,11 +88,14 @@ def jax_values(layer, arrays) -> dict:
 
 
 def forward(layer, arrays) -> np.ndarray:
-    """The layer's JAX forward in float64 (for tests comparing forward values)."""
+    """The layer's JAX forward in float64 (for tests comparing forward values), compiled as one program like
+    the gradients: run eagerly, every primitive compiles on its own with XLA's default pipeline (~0.1 s
+    each, about 10× slower for a pooling layer)."""
     import jax
 
     with jax.enable_x64(True):
-        return np.asarray(layer.jax_forward(*jax_values(layer, arrays).values()))
+        values = jax_values(layer, arrays)
+        return np.asarray(_program(layer, tuple(arrays), (), values)(values))
 
 
 def gradients(layer, arrays, grad_out):

@@ -8,8 +8,10 @@ HTML, PDF for LaTeX) and :class:`Code`. Nothing here knows about layers.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import mathprint
@@ -50,10 +52,21 @@ class Code:
 
 @dataclass
 class Figure:
+    """A figure, rendered only when a format needs it: ``render("svg")`` gives deterministic SVG text (Markdown
+    files, HTML), ``render("pdf")`` PDF bytes (LaTeX). Rendering is most of a report's cost, and Markdown text
+    (which only links the figures) and HTML (SVG only) need less of it."""
+
     stem: str                      # file name without extension, unique within the report
     caption: str
-    svg: str                       # deterministic SVG text
-    pdf: bytes = field(repr=False, default=b"")
+    render: Callable[[str], str | bytes] = field(repr=False, compare=False)
+
+    @functools.cached_property
+    def svg(self) -> str:
+        return self.render("svg")
+
+    @functools.cached_property
+    def pdf(self) -> bytes:
+        return self.render("pdf")
 
 
 @dataclass

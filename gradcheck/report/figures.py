@@ -5,6 +5,8 @@ as text) and PDF, both deterministic: a fixed ``svg.hashsalt`` and no dates in t
 """
 from __future__ import annotations
 
+import copy
+import functools
 import io
 from dataclasses import dataclass
 
@@ -85,10 +87,15 @@ def _arrow(axes, panels, start, end):
 
 
 def grids(stem: str, caption: str, panels: list[Panel], arrows=()) -> Figure:
-    """Panels side by side, widths in proportion to their columns; an SVG and a PDF rendering.
+    """Panels side by side, widths in proportion to their columns; an SVG and a PDF rendering, each drawn when
+    first needed (from a copy of the panels, so later changes to the caller's arrays cannot leak in).
 
     ``arrows``: ((panel, (row, col)), (panel, (row, col))) pairs, an arrow from the first cell to the second
     (e.g. from each max-pool output to the input element it selected)."""
+    return Figure(stem, caption, functools.partial(_render, copy.deepcopy(panels), copy.deepcopy(tuple(arrows))))
+
+
+def _render(panels: list[Panel], arrows, fmt: str) -> str | bytes:
     import matplotlib
     from matplotlib.backends.backend_pdf import FigureCanvasPdf
     from matplotlib.backends.backend_svg import FigureCanvasSVG
@@ -106,8 +113,10 @@ def grids(stem: str, caption: str, panels: list[Panel], arrows=()) -> Figure:
         for start, end in arrows:
             fig.add_artist(_arrow(axes, panels, start, end))
         fig.subplots_adjust(left=0.02, right=0.98, bottom=0.03, top=0.85, wspace=0.25)
-        svg, pdf = io.BytesIO(), io.BytesIO()
-        FigureCanvasSVG(fig).print_svg(svg, metadata={"Date": None, "Creator": None})
-        FigureCanvasPdf(fig).print_pdf(pdf, metadata={"CreationDate": None, "ModDate": None, "Creator": None,
+        out = io.BytesIO()
+        if fmt == "svg":
+            FigureCanvasSVG(fig).print_svg(out, metadata={"Date": None, "Creator": None})
+            return out.getvalue().decode()
+        FigureCanvasPdf(fig).print_pdf(out, metadata={"CreationDate": None, "ModDate": None, "Creator": None,
                                                       "Producer": None})
-    return Figure(stem, caption, svg.getvalue().decode(), pdf.getvalue())
+        return out.getvalue()
