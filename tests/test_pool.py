@@ -185,8 +185,8 @@ def test_sweep_spaces_cover_ceil_mode_same_padding_and_both_tie_rules():
     assert any(p["padding"] == "same" for p in params) and any(p["dilation"] == 2 for p in params)
     avg = sweep.cases("avg_pool2d", max_side=3, max_kernel=3, max_stride=2, max_padding=1)
     assert {c.params["count_include_pad"] for c in avg} == {False, True}
-    row = sweep.run_case((cases[-1], 0, ("sympy", "numpy", "jax"), None))
-    assert row["ok"], row
+    row = sweep.run_case(cases[-1], "key", ("sympy", "numpy", "jax"))
+    assert row["status"] == "ok" and row["compared"] == 3, row
 
 
 def test_cli_verifies_max_pool_with_split_ties(capsys):
