@@ -40,6 +40,10 @@ def _start_all_reports(config):
 
 
 def pytest_collection_finish(session):
+    # Under pytest-xdist (-n 2) every worker collects every test, and the cores are busy with tests anyway:
+    # there the fixture starts the command when a worker first needs it.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     if any("all_reports" in getattr(item, "fixturenames", ()) for item in session.items):
         _start_all_reports(session.config)
 
