@@ -42,8 +42,10 @@ def test_each_wrong_backward_is_caught_and_named(mistake_id, layer_name):
     with pytest.raises(AssertionError) as caught:
         gc.check_backward(_as_backward(mistake_id, layer_name), layer_name)
     message = str(caught.value)
-    assert f"this is the mistake: {mistake_id} (" in message
-    assert "; " not in message.split("this is the mistake: ")[1].splitlines()[0]  # named alone
+    named = [line.split("this is the mistake: ")[1] for line in message.splitlines() if "this is the mistake: " in line]
+    assert named, message
+    # on every gradient it is named on, it is named alone (no other mistake, none on another gradient)
+    assert all(n.startswith(f"{mistake_id} (") and "; " not in n for n in named), named
     assert "minimal failing example:" in message and "expected" in message and "got" in message
 
 
