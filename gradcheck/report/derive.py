@@ -432,8 +432,9 @@ def results_section(d: Derivation) -> list:
 
 
 def verification_section(d: Derivation) -> list:
-    from ..verify import verify
     from .. import __version__
+    from ..symbolic import MPMATH_DIGITS
+    from ..verify import verify
 
     inputs, grad_out = d.given
     verdict = verify(d.layer, *[inputs[name] for name in d.shapes], grad_out=grad_out,
@@ -443,6 +444,9 @@ def verification_section(d: Derivation) -> list:
         else "no seed: the data was given"
     # "exactly" only for the pairs compared with == (jax's float64 on a division, a float layer: a tolerance)
     exact = [f"{a} = {b}" for (a, b), rtol in verdict.tolerances.items() if rtol == 0]
+    # a rule with exp/log/sqrt is evaluated in mpmath (gradcheck.symbolic.MPMATH_DIGITS), not in rationals
+    arithmetic = ("in exact rational arithmetic" if d.layer.exact else
+                  f"at {MPMATH_DIGITS} significant digits (mpmath; exp, log or sqrt has no exact rational value)")
     if not verdict.ok:
         status = "DISAGREE"
     elif len(exact) == len(verdict.tolerances):
@@ -452,7 +456,7 @@ def verification_section(d: Derivation) -> list:
     else:
         status = "agree within float tolerance"
     return [Heading(2, "Verification"),
-            Para(f"Every number above is the SymPy expression evaluated in exact rational arithmetic, and was "
+            Para(f"Every number above is the SymPy expression evaluated {arithmetic}, and was "
                  f"checked against the sympy oracle while this report was built. The three oracles {status} "
                  f"on this data:"),
             Code(str(verdict)),
