@@ -472,25 +472,19 @@ def jax(fn, *, layer: str | None = None):
     programs: OrderedDict = OrderedDict()  # one compiled VJP per parameters and shapes, as the jax oracle keeps
 
     def program(jax_, params, values, wrt, grad_out):
+        def forward_and_vjp(values, g):
+            def differentiable(*xs):
+                given = iter(xs)
+                return fn(*(next(given) if d else v for v, d in zip(values, wrt)), **params)
+
+            out, vjp = jax_.vjp(differentiable, *(v for v, d in zip(values, wrt) if d))
+            if out.shape != g.shape:
+                raise ValueError(f"{who} returned shape {tuple(out.shape)}, but the layer's output has shape "
+                                 f"{g.shape}")
+            return vjp(g.astype(out.dtype))
+
         key = (tuple(sorted(params.items())), wrt, tuple((v.shape, v.dtype.str) for v in values), grad_out.shape)
-        if key not in programs:
-            def forward_and_vjp(values, g):
-                def differentiable(*xs):
-                    given = iter(xs)
-                    return fn(*(next(given) if d else v for v, d in zip(values, wrt)), **params)
-
-                out, vjp = jax_.vjp(differentiable, *(v for v, d in zip(values, wrt) if d))
-                if out.shape != g.shape:
-                    raise ValueError(f"{who} returned shape {tuple(out.shape)}, but the layer's output has shape "
-                                     f"{g.shape}")
-                return vjp(g.astype(out.dtype))
-
-            lowered = jax_.jit(forward_and_vjp).lower(values, grad_out)
-            options = jax_oracle.compile_options()  # fast XLA options on the CPU, as for the jax oracle
-            programs[key] = lowered.compile(compiler_options=options) if options else lowered.compile()
-            if len(programs) > 256:
-                programs.popitem(last=False)
-        return programs[key]
+        return jax_oracle.compiled(programs, key, forward_and_vjp, values, grad_out, max_size=256)
 
     def run(inputs, params, grad_out=None):
         jax_ = _import("jax", "jax jaxlib")

@@ -273,7 +273,7 @@ def _data(case: Case):
 
 
 def _named(fn, spec):
-    """The user's backward under its spec: a function named 'sympy' must not replace the sympy result."""
+    """The user's backward labelled by its spec (module:function) in the rows' verdicts."""
     def backward(*args, **kwargs):
         return fn(*args, **kwargs)
     backward.__name__ = spec

@@ -53,26 +53,31 @@ def compile_options() -> dict | None:
     return dict(_FAST_COMPILE) if jax.default_backend() == "cpu" else None
 
 
+def compiled(cache: OrderedDict, key, function, *example_args, max_size: int = _MAX_PROGRAMS):
+    """``jax.jit(function)`` lowered for ``example_args`` and compiled with :func:`compile_options`, kept in
+    ``cache`` under ``key`` (least recently used out first past ``max_size``). The jax oracle and
+    ``adapters.jax`` compile through here, so both get the fast options and bounded memory."""
+    import jax
+
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    lowered = jax.jit(function).lower(*example_args)
+    options = compile_options()
+    cache[key] = lowered.compile(compiler_options=options) if options else lowered.compile()
+    if len(cache) > max_size:
+        cache.popitem(last=False)
+    return cache[key]
+
+
 def _program(layer, names, wrt, values, grad_out=None):
     """The compiled forward-and-vjp for this configuration and these shapes, or the forward alone when
     ``grad_out`` is None (cached, least recent evicted)."""
-    import jax
-
     key = (layer.key, names, tuple((n, v.shape, v.dtype.str) for n, v in values.items()),
            None if grad_out is None else grad_out.shape)
-    if key in _COMPILED:
-        _COMPILED.move_to_end(key)
-        return _COMPILED[key]
     if grad_out is None:
-        lowered = jax.jit(lambda v: layer.jax_forward(*(v[n] for n in names))).lower(values)
-    else:
-        lowered = jax.jit(_forward_and_vjp(layer, names, wrt)).lower(values, grad_out)
-    options = compile_options()
-    program = lowered.compile(compiler_options=options) if options else lowered.compile()
-    _COMPILED[key] = program
-    if len(_COMPILED) > _MAX_PROGRAMS:
-        _COMPILED.popitem(last=False)
-    return program
+        return compiled(_COMPILED, key, lambda v: layer.jax_forward(*(v[n] for n in names)), values)
+    return compiled(_COMPILED, key, _forward_and_vjp(layer, names, wrt), values, grad_out)
 
 
 def jax_values(layer, arrays) -> dict:
