@@ -245,13 +245,14 @@ def _verify_layer(name, fixed, args, seed):
     from .strategies import examples
 
     oracles = args.oracles.split(",")
-    stats = {"tried": 0, "failed": False, "seconds": Counter()}
+    stats = {"tried": 0, "failed": False, "seconds": Counter(), "devices": Counter()}
 
     def disagrees(example):
         verdict = verify(example.layer, *example.inputs, grad_out=example.grad_out, oracles=oracles)
         if not stats["failed"]:
             stats["tried"] += 1
             stats["seconds"].update(verdict.seconds)
+            stats["devices"].update(verdict.devices.items())
         stats["failed"] = stats["failed"] or not verdict.ok
         return not verdict.ok
 
@@ -270,9 +271,22 @@ def _verify_layer(name, fixed, args, seed):
         counter = f"minimal counterexample for {name}:\n{verdict}\n{minimal!r}"
     per_oracle = ", ".join(f"{o} {s:.1f} s" for o, s in stats["seconds"].items())
     agree = stats["tried"] - (minimal is not None)
-    row = (name, str(stats["tried"]), ",".join(oracles), _comparison(name, args.kind, oracles),
+    row = (name, str(stats["tried"]), _oracles_with_devices(oracles, stats["devices"]),
+           _comparison(name, args.kind, oracles),
            f"{agree}/{stats['tried']}", f"{elapsed:.1f} s ({per_oracle})")
     return row, counter
+
+
+def _oracles_with_devices(oracles, devices: Counter) -> str:
+    """``sympy,numpy,jax``; where an oracle computed off the plain CPU, its devices with their counts, e.g.
+    ``jax[gpu 98, cpu fallback 2]`` (one device: ``jax[gpu]``), as in the verdicts (Verdict.label)."""
+    def label(o):
+        used = {d: n for (name, d), n in devices.items() if name == o}
+        if set(used) <= {"cpu"}:
+            return o
+        return f"{o}[{next(iter(used))}]" if len(used) == 1 else \
+            f"{o}[{', '.join(f'{d} {n}' for d, n in sorted(used.items(), key=lambda kv: -kv[1]))}]"
+    return ",".join(label(o) for o in oracles)
 
 
 def _cmd_verify(args) -> int:

@@ -76,6 +76,13 @@ class Verdict:
     mismatches: list[Mismatch] = field(default_factory=list)
     tolerances: dict[tuple[str, str], float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    devices: dict[str, str] = field(default_factory=dict)   # oracle -> where it computed ("gpu", "cpu fallback")
+
+    def label(self, oracle: str) -> str:
+        """The oracle's name, with the device that computed its result where that is not the plain CPU
+        (``jax[gpu]``, ``jax[cpu fallback]``): on a machine with an accelerator the reader learns which."""
+        device = self.devices.get(oracle, "cpu")
+        return oracle if device == "cpu" else f"{oracle}[{device}]"
 
     @property
     def ok(self) -> bool:
@@ -97,15 +104,15 @@ class Verdict:
         for grad in names:
             bad = [m for m in self.mismatches if m.gradient == grad]
             if not bad:
-                lines.append(f"  grad_{grad}: {' = '.join(self.gradients)}")
+                lines.append(f"  grad_{grad}: {' = '.join(map(self.label, self.gradients))}")
                 continue
             m = bad[0]
-            who = (f"{m.odd_one_out} is the odd one out ({' = '.join(m.agreeing)})" if m.odd_one_out
-                   else "no majority")
+            who = (f"{self.label(m.odd_one_out)} is the odd one out ({' = '.join(map(self.label, m.agreeing))})"
+                   if m.odd_one_out else "no majority")
             lines.append(f"  grad_{grad}: DISAGREE, {who}; {m.n_wrong} element(s) differ. First:")
             for index, values in m.first_wrong:
                 lines.append(f"    [{', '.join(map(str, index))}]  " +
-                             "  ".join(f"{o}={format_number(v)}" for o, v in values.items()))
+                             "  ".join(f"{self.label(o)}={format_number(v)}" for o, v in values.items()))
         inexact = sorted({f"{a}~{b} {t:.2g}" for (a, b), t in self.tolerances.items() if t})
         if inexact:
             lines.append(f"  compared within rtol (a float result is involved): {', '.join(inexact)}")
@@ -206,11 +213,13 @@ def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLE
                    value_bound(layer, list(arrays.values()) + [g]) >= FLOAT64_EXACT else kind)
     # Python ints past float64's range (≈ 1.8e308): only exact results can be computed and compared there.
     huge = not _within_float_range(list(arrays.values()) + [g])
-    results, errors, seconds = {}, {}, {}
+    results, errors, seconds, devices = {}, {}, {}, {}
     for oracle in chosen:
         start = time.perf_counter()
         try:
             grads = oracle.gradients(layer, arrays, g)
+            if getattr(grads, "device", None):  # the jax oracle says where it computed (see jax_oracle)
+                devices[oracle.name] = grads.device
             results[oracle.name] = _check_shapes(grads, arrays)
             if huge and any(r.dtype.kind == "f" for r in results[oracle.name].values()):
                 del results[oracle.name]
@@ -222,7 +231,7 @@ def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLE
 
     shown = {**given, "grad_out": np.shape(grad_out) if grad_out is not None else g.shape}
     verdict = Verdict(layer, shown, kind, tuple(o.name for o in chosen),
-                      gradients={}, errors=errors, seconds=seconds)
+                      gradients={}, errors=errors, seconds=seconds, devices=devices)
     for name in results:
         verdict.gradients[name] = dict(zip(
             results[name], layer.restore_shapes(list(results[name].values()), {k: given[k] for k in results[name]})))

@@ -17,10 +17,21 @@ compilation, not how often a shape repeats.
   emitters (``_FAST_COMPILE``) takes ≈ 30 ms and runs on small check-sized arrays just as fast
   (the convolutions themselves are library calls, not generated code). That is what is done here, on the
   CPU only; other backends keep their default pipeline. Compiled programs are kept in a bounded cache.
+
+On an accelerator, a program its library rejects is rerun on the CPU (:func:`_on_device`): cuDNN refuses
+some float64 grouped transposed convolutions with stride > 1 on small inputs (``CUDNN_STATUS_BAD_PARAM``,
+issue 17), and an oracle that gives no result on a valid configuration would make a correct layer FAIL.
+Each result says where it was computed (``gradients(...).device``: "cpu", "gpu", "cpu fallback"), and
+the verdict shows it (``jax[cpu fallback]``).
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+import os
+import sys
+import tempfile
+import threading
+from collections import OrderedDict, deque
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -47,10 +58,19 @@ def _forward_and_vjp(layer, names: tuple[str, ...], wrt: tuple[str, ...]):
 
 
 def compile_options() -> dict | None:
-    """The XLA options this oracle compiles with on the current default backend (None: XLA's defaults)."""
+    """The XLA options this oracle compiles with on the current default device (None: XLA's defaults)."""
+    return dict(_FAST_COMPILE) if _platform() == "cpu" else None
+
+
+def _platform() -> str:
+    """The platform ("cpu", "gpu", "tpu") programs compile for here: that of ``jax.default_device(...)``
+    when one is in force (the CPU fallback sets it), else JAX's default backend."""
     import jax
 
-    return dict(_FAST_COMPILE) if jax.default_backend() == "cpu" else None
+    device = jax.config.jax_default_device
+    if device is None:
+        return jax.default_backend()
+    return device if isinstance(device, str) else device.platform
 
 
 def compiled(cache: OrderedDict, key, function, *example_args, max_size: int = _MAX_PROGRAMS):
@@ -70,14 +90,101 @@ def compiled(cache: OrderedDict, key, function, *example_args, max_size: int = _
     return cache[key]
 
 
-def _program(layer, names, wrt, values, grad_out=None):
+def _program(layer, names, wrt, values, grad_out=None, cache=_COMPILED):
     """The compiled forward-and-vjp for this configuration and these shapes, or the forward alone when
     ``grad_out`` is None (cached, least recent evicted)."""
-    key = (layer.key, names, tuple((n, v.shape, v.dtype.str) for n, v in values.items()),
-           None if grad_out is None else grad_out.shape)
+    key = _key(layer, names, values, grad_out)
     if grad_out is None:
-        return compiled(_COMPILED, key, lambda v: layer.jax_forward(*(v[n] for n in names)), values)
-    return compiled(_COMPILED, key, _forward_and_vjp(layer, names, wrt), values, grad_out)
+        return compiled(cache, key, lambda v: layer.jax_forward(*(v[n] for n in names)), values)
+    return compiled(cache, key, _forward_and_vjp(layer, names, wrt), values, grad_out)
+
+
+def _key(layer, names, values, grad_out):
+    return (layer.key, names, tuple((n, v.shape, v.dtype.str) for n, v in values.items()),
+            None if grad_out is None else grad_out.shape)
+
+
+# -- where a program runs: the default device, or the CPU when the accelerator's library rejects it --------------
+_CPU_FALLBACK: OrderedDict[tuple, object] = OrderedDict()  # programs compiled for the CPU after a rejection
+_REJECTED: set[tuple] = set()   # keys the accelerator rejected: not compiled there again (each try costs logs)
+XLA_LOG: deque[str] = deque(maxlen=20)  # what XLA wrote to stderr around accelerator programs (not shown)
+_STDERR_LOCK = threading.Lock()
+_noted = False
+
+
+class Gradients(dict):
+    """Gradients by input name, and ``device``: where they were computed ("cpu", "gpu", "tpu", "cpu fallback")."""
+
+    device: str = "cpu"
+
+
+def _rejection_errors() -> tuple[type, ...]:
+    """What XLA raises when a backend cannot compile or run a program (JaxRuntimeError; XlaRuntimeError in
+    older jaxlibs)."""
+    import jax
+
+    found = [getattr(jax.errors, "JaxRuntimeError", None)]
+    try:
+        from jax._src.lib import xla_client
+        found.append(getattr(xla_client, "XlaRuntimeError", None))
+    except ImportError:
+        pass
+    return tuple({e for e in found if isinstance(e, type)})
+
+
+@contextmanager
+def _stderr_captured():
+    """File descriptor 2 goes to a temporary file for the duration: XLA's C++ logs (absl) write there directly,
+    bypassing ``sys.stderr``, and TF_CPP_MIN_LOG_LEVEL is read only once, when jaxlib loads. What was written
+    is kept in :data:`XLA_LOG` for whoever needs it. A lock, because fd 2 is one per process."""
+    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors="replace")
+            if text:
+                XLA_LOG.append(text)
+
+
+def _on_device(layer, key, build, run):
+    """``run(build(cache))`` on JAX's default device; where that is an accelerator and its compiler or library
+    rejects the program, the same program compiled for the CPU (``jax.devices("cpu")``), and one line on stderr
+    the first time in the process. Returns (result as NumPy, device label)."""
+    import jax
+
+    platform = _platform()
+    if platform == "cpu":
+        return run(build(_COMPILED)), "cpu"
+    if key not in _REJECTED:
+        try:
+            with _stderr_captured():
+                return jax.tree_util.tree_map(np.asarray, run(build(_COMPILED))), platform
+        except _rejection_errors() as exc:
+            _REJECTED.add(key)
+            _note(layer, platform, exc)
+    cpu = jax.devices("cpu")[0]
+    with jax.default_device(cpu):
+        return jax.tree_util.tree_map(np.asarray, run(build(_CPU_FALLBACK))), "cpu fallback"
+
+
+def _note(layer, platform, exc):
+    """One line, once per process: the user learns that some results come from the CPU, and why."""
+    global _noted
+    if _noted:
+        return
+    _noted = True
+    reason = " ".join(str(exc).split())
+    reason = reason if len(reason) <= 160 else reason[:157] + "..."
+    print(f"gradcheck: note: the {platform} rejected the jax oracle's program for {layer!r} "
+          f"({type(exc).__name__}: {reason}); such programs run on the CPU, shown as jax[cpu fallback]",
+          file=sys.stderr)
 
 
 def jax_values(layer, arrays) -> dict:
@@ -98,17 +205,25 @@ def forward(layer, arrays) -> np.ndarray:
     each, about 10× slower for a pooling layer)."""
     import jax
 
+    names = tuple(arrays)
     with jax.enable_x64(True):
         values = jax_values(layer, arrays)
-        return np.asarray(_program(layer, tuple(arrays), (), values)(values))
+        out, _ = _on_device(layer, _key(layer, names, values, None),
+                            lambda cache: _program(layer, names, (), values, cache=cache),
+                            lambda program: program(values))
+        return np.asarray(out)
 
 
-def gradients(layer, arrays, grad_out):
+def gradients(layer, arrays, grad_out) -> Gradients:
     import jax
 
     names = tuple(arrays)
     wrt = tuple(n for n in names if n in layer.differentiable)
     with jax.enable_x64(True):
         values, g = jax_values(layer, arrays), as_float64(grad_out, "the jax oracle")
-        grads = _program(layer, names, wrt, values, g)(values, g)
-        return {n: np.asarray(out) for n, out in zip(wrt, grads)}
+        grads, device = _on_device(layer, _key(layer, names, values, g),
+                                   lambda cache: _program(layer, names, wrt, values, g, cache=cache),
+                                   lambda program: program(values, g))
+        result = Gradients((n, np.asarray(out)) for n, out in zip(wrt, grads))
+        result.device = device
+        return result

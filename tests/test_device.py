@@ -1,0 +1,110 @@
+"""Where the jax oracle computes: the CPU fallback for programs an accelerator rejects (issue 17), proven on the
+CPU by making JAX's default platform read "gpu" and the accelerator's program raise as cuDNN's does."""
+import os
+from collections import Counter, OrderedDict, deque
+
+import jax
+import numpy as np
+import pytest
+
+import gradcheck as gc
+from gradcheck.cli import _oracles_with_devices
+from gradcheck.oracles import jax_oracle
+
+CUDNN = "INTERNAL: All backends failed to find supported configs: CUDNN_STATUS_BAD_PARAM"
+# The two configurations cuDNN rejected on an H200 (issue 17), with small integer data.
+CASES = [
+    ("conv_transpose1d", {"stride": 2, "groups": 2}, [(1, 2, 1), (2, 1, 1)]),
+    ("conv_transpose2d", {"stride": (1, 2), "groups": 2}, [(1, 2, 1, 1), (2, 1, 1, 1)]),
+]
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """The default platform reads "gpu"; programs compiled for it (the default cache) fail when ``fail`` says
+    so, at compile or at run time, writing to fd 2 first as XLA's C++ logs do. Fresh oracle state."""
+    state = {"fail": None, "gpu_compiles": 0, "cpu_compiles": []}
+    real_platform, real_compiled = jax_oracle._platform, jax_oracle.compiled
+    monkeypatch.setattr(jax_oracle, "_platform",
+                        lambda: "gpu" if jax.config.jax_default_device is None else real_platform())
+    for name, value in [("_COMPILED", OrderedDict()), ("_CPU_FALLBACK", OrderedDict()), ("_REJECTED", set()),
+                        ("XLA_LOG", deque(maxlen=20)), ("_noted", False)]:
+        monkeypatch.setattr(jax_oracle, name, value)
+
+    def compiled(cache, key, function, *args, **kw):
+        if cache is not jax_oracle._COMPILED:
+            if key not in cache:
+                state["cpu_compiles"].append(jax_oracle._platform())
+            return real_compiled(cache, key, function, *args, **kw)
+        state["gpu_compiles"] += 1
+        if state["fail"] == "compile":
+            os.write(2, b"E1204 cuda_dnn.cc:1 C++ log of a rejected program\n")
+            raise jax.errors.JaxRuntimeError(CUDNN)
+        program = real_compiled(cache, key, function, *args, **kw)
+        if state["fail"] != "run":
+            return program
+
+        def rejected(*a):
+            os.write(2, b"E1204 cuda_dnn.cc:2 C++ log of a rejected program\n")
+            raise jax.errors.JaxRuntimeError(CUDNN)
+        return rejected
+
+    monkeypatch.setattr(jax_oracle, "compiled", compiled)
+    return state
+
+
+def _data(shapes):
+    rng = np.random.default_rng(0)
+    return [rng.integers(-3, 4, s) for s in shapes]
+
+
+@pytest.mark.parametrize("when", ["compile", "run"])
+@pytest.mark.parametrize("name, params, shapes", CASES, ids=[c[0] for c in CASES])
+def test_rejected_program_is_rerun_on_the_cpu_and_labelled(fake_gpu, capfd, name, params, shapes, when):
+    fake_gpu["fail"] = when
+    layer = gc.layer(name, **params)
+    inputs = _data(shapes)
+    first, second = gc.verify(layer, *inputs), gc.verify(layer, *inputs)
+    for v in (first, second):
+        assert v.ok and v.devices == {"jax": "cpu fallback"}, str(v)
+        assert "sympy = numpy = jax[cpu fallback]" in str(v)
+    # compiled for the CPU device, and the accelerator not tried again for the same program
+    assert fake_gpu["cpu_compiles"] == ["cpu"] and fake_gpu["gpu_compiles"] == 1
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gradcheck: note: the gpu rejected the jax oracle's program for "
+                                                   f"{name}(") and "CUDNN_STATUS_BAD_PARAM" in err, err
+    assert "C++ log" not in err and "C++ log" in "".join(jax_oracle.XLA_LOG)
+    # the forward (used by tests comparing forward values) takes the same path
+    assert np.array_equal(jax_oracle.forward(layer, dict(zip(layer.inputs, inputs))), layer.forward(*inputs))
+
+
+def test_accepted_program_is_labelled_with_its_device_and_nothing_is_printed(fake_gpu, capfd):
+    v = gc.verify("conv2d", *_data([(1, 1, 3, 3), (1, 1, 2, 2)]))
+    assert v.ok and v.devices == {"jax": "gpu"} and "sympy = numpy = jax[gpu]" in str(v)
+    assert fake_gpu["cpu_compiles"] == [] and capfd.readouterr().err == ""
+
+
+def test_other_errors_are_not_rerun_but_reported(fake_gpu, monkeypatch, capfd):
+    """Only a backend's rejection (JaxRuntimeError) moves a program to the CPU; a bug in a JAX forward stays a
+    failed oracle, never a silent rerun."""
+    def broken(*a, **k):
+        raise ValueError("a bug in the forward")
+    monkeypatch.setattr(jax_oracle, "compiled", broken)
+    v = gc.verify("conv2d", *_data([(1, 1, 3, 3), (1, 1, 2, 2)]))
+    assert not v.ok and v.errors == {"jax": "ValueError: a bug in the forward"}
+    assert capfd.readouterr().err == ""
+
+
+def test_plain_cpu_results_keep_their_unlabelled_names():
+    v = gc.verify("conv2d", *_data([(1, 1, 3, 3), (1, 1, 2, 2)]))
+    assert v.ok and v.devices == {"jax": "cpu"} and "sympy = numpy = jax\n" in str(v)
+
+
+@pytest.mark.parametrize("devices, expected", [
+    ({}, "sympy,numpy,jax"),
+    ({("jax", "cpu"): 5}, "sympy,numpy,jax"),
+    ({("jax", "gpu"): 5}, "sympy,numpy,jax[gpu]"),
+    ({("jax", "gpu"): 98, ("jax", "cpu fallback"): 2}, "sympy,numpy,jax[gpu 98, cpu fallback 2]"),
+])
+def test_verify_row_names_the_devices(devices, expected):
+    assert _oracles_with_devices(["sympy", "numpy", "jax"], Counter(devices)) == expected
