@@ -108,3 +108,36 @@ def test_plain_cpu_results_keep_their_unlabelled_names():
 ])
 def test_verify_row_names_the_devices(devices, expected):
     assert _oracles_with_devices(["sympy", "numpy", "jax"], Counter(devices)) == expected
+
+
+# -- bench/gpu.py: the one-call GPU check (issue 17) -------------------------------------------------------------
+def _bench_gpu():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is a top-level folder, not installed
+    from bench import gpu
+    return gpu
+
+
+def test_bench_gpu_skips_in_one_line_without_a_gpu(capsys, tmp_path, monkeypatch):
+    gpu = _bench_gpu()
+    if not isinstance(gpu.gpu_devices(), str):
+        pytest.skip("a GPU is present: run `python -m bench.gpu` itself")
+    monkeypatch.delenv("OUT", raising=False)
+    assert gpu.main(["--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("bench.gpu: skipped: JAX sees no GPU") and not any(tmp_path.iterdir())
+
+
+def test_bench_gpu_records_a_crashing_part_and_goes_on():
+    gpu = _bench_gpu()
+    results = {}
+
+    def crash(args):
+        raise RuntimeError("CUDNN_STATUS_BAD_PARAM")
+    gpu.run_part("transposed", crash, results, None)
+    gpu.run_part("versions", lambda args: ({"python": "3"}, True), results, None)
+    assert results["transposed"]["ok"] is False and results["transposed"]["error"] == "RuntimeError: CUDNN_STATUS_BAD_PARAM"
+    assert results["versions"]["ok"] is True
+    text = gpu.summary({"started": "now", "total_s": 1.0, **results})
+    assert "[transposed] FAILED" in text and "crashed: RuntimeError" in text and text.endswith("FAILED: transposed")

@@ -100,8 +100,9 @@ def _program(layer, names, wrt, values, grad_out=None, cache=_COMPILED):
 
 
 def _key(layer, names, values, grad_out):
+    # the platform too: a program compiled for one device is no program for another (jax.default_device)
     return (layer.key, names, tuple((n, v.shape, v.dtype.str) for n, v in values.items()),
-            None if grad_out is None else grad_out.shape)
+            None if grad_out is None else grad_out.shape, _platform())
 
 
 # -- where a program runs: the default device, or the CPU when the accelerator's library rejects it --------------
