@@ -67,7 +67,11 @@ def _platform() -> str:
     when one is in force (the CPU fallback sets it), else JAX's default backend."""
     import jax
 
-    device = jax.config.jax_default_device
+    try:
+        device = jax.config.jax_default_device
+    except AttributeError:  # a jax whose config has no attribute access: its state object
+        from jax._src import config
+        device = config.default_device.value
     if device is None:
         return jax.default_backend()
     return device if isinstance(device, str) else device.platform
