@@ -142,3 +142,52 @@ def test_bench_gpu_records_a_crashing_part_and_goes_on():
     assert results["versions"]["ok"] is True
     text = gpu.summary({"started": "now", "total_s": 1.0, **results})
     assert "[transposed] FAILED" in text and "crashed: RuntimeError" in text and text.endswith("FAILED: transposed")
+
+
+# -- compile options XLA does not know (jax 0.11 has no xla_cpu_use_fusion_emitters) ------------------------------
+class _Lowered:
+    """A lowered program whose compile raises the scripted errors, then succeeds; it records the options."""
+
+    def __init__(self, *errors):
+        self.errors, self.tried = list(errors), []
+
+    def compile(self, compiler_options=None):
+        self.tried.append(dict(compiler_options or {}))
+        if self.errors:
+            raise jax.errors.JaxRuntimeError(self.errors.pop(0))
+        return "executable"
+
+
+@pytest.mark.parametrize("errors, tried, dropped", [
+    (["INVALID_ARGUMENT: No such compile option: 'xla_gone'"], [{"a": 1, "xla_gone": 0}, {"a": 1}], {"xla_gone"}),
+    (["INVALID_ARGUMENT: No such compile option: 'xla_gone'", "INVALID_ARGUMENT: No such compile option: 'a'"],
+     [{"a": 1, "xla_gone": 0}, {"a": 1}, {}], {"xla_gone", "a"}),
+    # an unknown name that is not among the options, or any other error: raised, nothing dropped
+    (["INVALID_ARGUMENT: No such compile option: 'xla_elsewhere'"], [{"a": 1, "xla_gone": 0}], set()),
+    (["INTERNAL: CUDNN_STATUS_BAD_PARAM"], [{"a": 1, "xla_gone": 0}], set()),
+])
+def test_unknown_compile_options_are_dropped_and_remembered_per_platform(monkeypatch, errors, tried, dropped):
+    monkeypatch.setattr(jax_oracle, "_UNKNOWN_OPTIONS", set())
+    lowered = _Lowered(*errors)
+    if dropped:
+        assert jax_oracle._compile(lowered, {"a": 1, "xla_gone": 0}, "cpu") == "executable"
+    else:
+        with pytest.raises(jax.errors.JaxRuntimeError):
+            jax_oracle._compile(lowered, {"a": 1, "xla_gone": 0}, "cpu")
+    assert lowered.tried == tried and jax_oracle._UNKNOWN_OPTIONS == {("cpu", n) for n in dropped}
+    # remembered for that platform only: the next compilation there does not try the name again
+    again = _Lowered()
+    jax_oracle._compile(again, {"a": 1, "xla_gone": 0}, "cpu")
+    jax_oracle._compile(again, {"a": 1, "xla_gone": 0}, "gpu")
+    assert again.tried == [{k: v for k, v in {"a": 1, "xla_gone": 0}.items() if k not in dropped}, {"a": 1, "xla_gone": 0}]
+
+
+def test_an_option_this_xla_does_not_know_costs_nothing_but_a_retry(monkeypatch):
+    """Real XLA: a bogus option among the oracle's fast-compile options; the check still runs and the name is kept."""
+    monkeypatch.setattr(jax_oracle, "_FAST_COMPILE", {**jax_oracle._FAST_COMPILE, "xla_gradcheck_no_such_option": True})
+    monkeypatch.setattr(jax_oracle, "_UNKNOWN_OPTIONS", set(), raising=False)
+    monkeypatch.setattr(jax_oracle, "_COMPILED", OrderedDict())
+    monkeypatch.setattr(jax_oracle, "_platform", lambda: "cpu")
+    v = gc.verify("conv2d", *_data([(1, 1, 3, 3), (1, 1, 2, 2)]))
+    assert v.ok and v.devices == {"jax": "cpu"}, str(v)
+    assert ("cpu", "xla_gradcheck_no_such_option") in jax_oracle._UNKNOWN_OPTIONS

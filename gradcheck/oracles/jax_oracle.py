@@ -27,6 +27,7 @@ the verdict shows it (``jax[cpu fallback]``).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -41,6 +42,10 @@ from ..layers.base import as_float64
 _FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 _MAX_PROGRAMS = 512
 _COMPILED: OrderedDict[tuple, object] = OrderedDict()
+# (platform, option) pairs this XLA does not know: XLA renames and removes its flags between releases (jax 0.11
+# has no xla_cpu_use_fusion_emitters), and an unknown name fails the whole compilation, so it is dropped.
+_UNKNOWN_OPTIONS: set[tuple[str, str]] = set()
+_NO_SUCH_OPTION = re.compile(r"No such compile option: '([^']+)'")
 
 
 def _forward_and_vjp(layer, names: tuple[str, ...], wrt: tuple[str, ...]):
@@ -87,11 +92,25 @@ def compiled(cache: OrderedDict, key, function, *example_args, max_size: int = _
         cache.move_to_end(key)
         return cache[key]
     lowered = jax.jit(function).lower(*example_args)
-    options = compile_options()
-    cache[key] = lowered.compile(compiler_options=options) if options else lowered.compile()
+    cache[key] = _compile(lowered, compile_options(), _platform())
     if len(cache) > max_size:
         cache.popitem(last=False)
     return cache[key]
+
+
+def _compile(lowered, options: dict | None, platform: str):
+    """``lowered.compile`` with those of ``options`` this XLA knows: an option it reports as unknown ("No such
+    compile option: 'NAME'") is dropped, remembered for ``platform`` (not tried again in this process), and the
+    compilation retried. The options only make compiling faster, so without one the result is the same."""
+    while True:
+        known = {k: v for k, v in (options or {}).items() if (platform, k) not in _UNKNOWN_OPTIONS}
+        try:
+            return lowered.compile(compiler_options=known) if known else lowered.compile()
+        except _rejection_errors() as exc:
+            unknown = _NO_SUCH_OPTION.search(str(exc))
+            if unknown is None or unknown.group(1) not in known:  # another error, or no progress: not ours
+                raise
+            _UNKNOWN_OPTIONS.add((platform, unknown.group(1)))
 
 
 def _program(layer, names, wrt, values, grad_out=None, cache=_COMPILED):
