@@ -119,11 +119,22 @@ def part_transposed(args):
             with stderr_lines(lines):
                 v = gc.verify(layer, *inputs)
             rows.append({"layer": repr(layer), "kind": kind, "shapes": [list(s) for s in shapes], "ok": v.ok,
-                         "devices": v.devices, "seconds": round(time.perf_counter() - start, 3),
+                         "devices": v.devices, "why": why_failed(v), "seconds": round(time.perf_counter() - start, 3),
                          "stderr_lines": lines, "verdict": str(v)})
             # a pass needs the agreement and at most gradcheck's one note line on stderr, nothing from XLA
             ok = ok and v.ok and all(line.startswith("gradcheck: note:") for line in lines) and len(lines) <= 1
     return {"cases": rows, "xla_log_captured": list(jax_oracle.XLA_LOG)}, ok
+
+
+def why_failed(verdict) -> str | None:
+    """What went wrong in a verdict, in one line (None when it is OK): the oracles that failed and their errors,
+    else the gradients that disagree and the odd one out."""
+    if verdict.ok:
+        return None
+    if verdict.errors:
+        return "; ".join(f"{o} failed: {' '.join(e.split())[:200]}" for o, e in verdict.errors.items())
+    return "; ".join(f"grad_{m.gradient} disagrees ({m.n_wrong} elements; odd one out: {m.odd_one_out or 'none'})"
+                     for m in verdict.mismatches)
 
 
 def _verify_one(layer, args, deadline):
@@ -173,13 +184,19 @@ def part_vgg16(args, deadline):
             if time.monotonic() > deadline:
                 row[device] = "skipped: past the time budget"
                 continue
-            with context():
-                jax_oracle._COMPILED.clear()  # cold: compilation (and cuDNN autotuning) inside the first call
-                cold = gc.verify(layer, *inputs, grad_out=g, oracles=("numpy", "jax"))
-                warm = gc.verify(layer, *inputs, grad_out=g, oracles=("numpy", "jax"))
+            try:  # one side's crash is recorded; the other side and the other shapes still run
+                with context():
+                    jax_oracle._COMPILED.clear()  # cold: compilation (and cuDNN autotuning) inside the first call
+                    cold = gc.verify(layer, *inputs, grad_out=g, oracles=("numpy", "jax"))
+                    warm = gc.verify(layer, *inputs, grad_out=g, oracles=("numpy", "jax"))
+            except Exception as exc:  # noqa: BLE001
+                row[device] = {"ok": False, "why": f"crashed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}
+                ok = False
+                continue
             row[device] = {"ok": cold.ok and warm.ok, "jax_device": warm.devices.get("jax"),
                            "jax_cold_s": round(cold.seconds["jax"], 4), "jax_warm_s": round(warm.seconds["jax"], 4),
-                           "numpy_s": round(min(cold.seconds["numpy"], warm.seconds["numpy"]), 4)}
+                           "numpy_s": round(min(cold.seconds["numpy"], warm.seconds["numpy"]), 4),
+                           "why": why_failed(cold) or why_failed(warm)}
             ok = ok and cold.ok and warm.ok
         rows.append(row)
     jax_oracle._COMPILED.clear()
@@ -214,8 +231,10 @@ def summary(results) -> str:
         if "error" in part:
             lines.append(f"  crashed: {part['error']}")
         for c in part.get("cases", []):
-            lines.append(f"  {c['layer']} {c['kind']}: {'OK' if c['ok'] else 'FAILED'}, jax on "
-                         f"{c['devices'].get('jax')}, {c['seconds']} s, {len(c['stderr_lines'])} stderr line(s)"
+            where = f"jax on {c['devices']['jax']}" if c["devices"].get("jax") else "jax gave no result"
+            lines.append(f"  {c['layer']} {c['kind']}: {'OK' if c['ok'] else 'FAILED'}, {where}, "
+                         f"{c['seconds']} s, {len(c['stderr_lines'])} stderr line(s)"
+                         + (f"\n    why: {c['why']}" if c.get("why") else "")
                          + "".join(f"\n    stderr: {line[:200]}" for line in c["stderr_lines"][:3]))
         for r in part.get("layers", []):
             lines.append(f"  {r['row'] or r['layer'] + ': no row'}  [rc {r['rc']}, {r['seconds']} s, "
@@ -224,10 +243,14 @@ def summary(results) -> str:
             cells = []
             for device in ("gpu", "cpu"):
                 d = r.get(device)
-                cells.append(f"{device}: {d}" if isinstance(d, str) or d is None else
-                             f"{device}: jax cold {d['jax_cold_s'] * 1e3:.0f} ms, warm {d['jax_warm_s'] * 1e3:.1f} ms"
-                             f" ({d['jax_device']}), numpy {d['numpy_s'] * 1e3:.0f} ms"
-                             + ("" if d["ok"] else " DISAGREE"))
+                if isinstance(d, str) or d is None:
+                    cells.append(f"{device}: {d}")
+                elif "jax_cold_s" not in d:
+                    cells.append(f"{device}: FAILED, {d.get('why')}")
+                else:
+                    cells.append(f"{device}: jax cold {d['jax_cold_s'] * 1e3:.0f} ms, warm {d['jax_warm_s'] * 1e3:.1f}"
+                                 f" ms (jax on {d['jax_device'] or 'nothing: it failed'}), numpy {d['numpy_s'] * 1e3:.0f} ms"
+                                 + ("" if d["ok"] else f", FAILED: {d.get('why')}"))
             lines.append(f"  {r['case']}: " + "; ".join(cells))
     bad = [n for n in ("versions", "transposed", "verify_all", "vgg16") if not results.get(n, {}).get("ok", True)]
     lines.append("\n" + ("OK: every part passed" if not bad else f"FAILED: {', '.join(bad)}"))

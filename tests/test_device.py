@@ -144,6 +144,31 @@ def test_bench_gpu_records_a_crashing_part_and_goes_on():
     assert "[transposed] FAILED" in text and "crashed: RuntimeError" in text and text.endswith("FAILED: transposed")
 
 
+
+def test_bench_gpu_says_why_a_check_or_a_side_failed():
+    """The device run of phase 1 printed "jax on None" and "(None) DISAGREE": a failure must carry its reason."""
+    gpu = _bench_gpu()
+
+    def broken(grad_out, x):
+        raise RuntimeError("No such compile option: 'xla_cpu_use_fusion_emitters'")
+    v = gc.verify("relu", np.array([[1, -2]]), oracles=("numpy", broken))
+    why = gpu.why_failed(v)
+    assert why.startswith("broken failed: RuntimeError: No such compile option") and gpu.why_failed(
+        gc.verify("relu", np.array([[1, -2]]))) is None
+    text = gpu.summary({"started": "now", "total_s": 1.0, "versions": {"ok": True, "seconds": 0},
+                        "transposed": {"ok": False, "seconds": 1, "cases": [
+                            {"layer": "conv_transpose1d(...)", "kind": "integer", "ok": False, "devices": {},
+                             "why": why, "seconds": 0.1, "stderr_lines": []}]},
+                        "vgg16": {"ok": False, "seconds": 1, "rows": [
+                            {"case": "VGG16 conv1_1",
+                             "gpu": {"ok": True, "jax_device": "gpu", "jax_cold_s": 0.2, "jax_warm_s": 0.01,
+                                     "numpy_s": 0.02, "why": None},
+                             "cpu": {"ok": False, "jax_device": None, "jax_cold_s": 0.01, "jax_warm_s": 0.01,
+                                     "numpy_s": 0.02, "why": why}}]}})
+    assert "jax on None" not in text and "(None)" not in text and "DISAGREE" not in text, text
+    assert "jax gave no result" in text and f"why: {why}" in text
+    assert "cpu: jax cold 10 ms, warm 10.0 ms (jax on nothing: it failed), numpy 20 ms, FAILED: broken failed" in text
+
 # -- compile options XLA does not know (jax 0.11 has no xla_cpu_use_fusion_emitters) ------------------------------
 class _Lowered:
     """A lowered program whose compile raises the scripted errors, then succeeds; it records the options."""
