@@ -32,7 +32,7 @@ def fake_gpu(monkeypatch):
         monkeypatch.setattr(jax_oracle, name, value)
 
     def compiled(cache, key, function, *args, **kw):
-        if cache is not jax_oracle._COMPILED:
+        if jax_oracle._platform() != "gpu":  # the CPU fallback, or device="cpu"
             if key not in cache:
                 state["cpu_compiles"].append(jax_oracle._platform())
             return real_compiled(cache, key, function, *args, **kw)
@@ -216,3 +216,136 @@ def test_an_option_this_xla_does_not_know_costs_nothing_but_a_retry(monkeypatch)
     v = gc.verify("conv2d", *_data([(1, 1, 3, 3), (1, 1, 2, 2)]))
     assert v.ok and v.devices == {"jax": "cpu"}, str(v)
     assert ("cpu", "xla_gradcheck_no_such_option") in jax_oracle._UNKNOWN_OPTIONS
+
+
+# -- device=: where JAX computes (verify, check_backward, sweep; --device on the CLI) -----------------------------
+NO_TPU = pytest.mark.skipif(any(d.platform == "tpu" for d in jax.devices()), reason="a TPU is present")
+CONV = ("conv2d", [(1, 1, 3, 3), (1, 1, 2, 2)])
+
+
+def test_device_cpu_computes_on_the_cpu_where_the_default_is_a_gpu(fake_gpu, capfd):
+    v = gc.verify(CONV[0], *_data(CONV[1]), device="cpu")
+    assert v.ok and v.devices == {"jax": "cpu"} and fake_gpu["gpu_compiles"] == 0 and fake_gpu["cpu_compiles"] == ["cpu"]
+    # and the default is JAX's default backend again afterwards (nothing global was changed)
+    assert gc.verify(CONV[0], *_data(CONV[1])).devices == {"jax": "gpu"} and fake_gpu["gpu_compiles"] == 1
+
+
+def test_check_backward_passes_the_device_on(fake_gpu):
+    def backward(grad_out, x, w, b=None, **params):
+        return gc.layer("conv2d", **params).backward(grad_out, x, w, b)
+    gc.check_backward(backward, "conv2d", max_examples=3, oracles=("sympy", "jax"), device="cpu")
+    assert fake_gpu["gpu_compiles"] == 0 and fake_gpu["cpu_compiles"]
+
+
+def _sweep(device, oracles=("sympy", "numpy", "jax")):
+    from gradcheck.sweep import sweep
+    return lambda tmp: sweep("conv2d", oracles=oracles, results=tmp / "r.jsonl", device=device, progress=False,
+                             max_side=1, max_kernel=1)
+
+
+# One ConfigError (API) or one line and exit 2 (CLI), naming the value and what is allowed or seen, before any run.
+@NO_TPU
+@pytest.mark.parametrize("call, message", [
+    (lambda tmp: gc.verify(CONV[0], *_data(CONV[1]), device="tpu"), "device='tpu': JAX sees no tpu here (it sees cpu"),
+    (lambda tmp: gc.verify(CONV[0], *_data(CONV[1]), device="cuda"), "device='cuda' is not allowed: give one of cpu, gpu, tpu"),
+    (lambda tmp: gc.verify(CONV[0], *_data(CONV[1]), device="cpu", oracles="sympy,numpy"),
+     "device='cpu' chooses where JAX computes, but no oracle here uses JAX (oracles: sympy, numpy)"),
+    (lambda tmp: gc.check_backward(lambda *a, **k: None, "conv2d", device="tpu"), "device='tpu': JAX sees no tpu"),
+    (_sweep("tpu"), "device='tpu': JAX sees no tpu here"),
+    (_sweep("cpu", ("sympy", "numpy")), "device='cpu' chooses where JAX computes, but no oracle here uses JAX"),
+], ids=["verify-absent", "verify-unknown", "verify-no-jax", "check_backward", "sweep-absent", "sweep-no-jax"])
+def test_a_device_jax_cannot_use_is_one_clear_error(tmp_path, call, message):
+    with pytest.raises(gc.ConfigError) as info:
+        call(tmp_path)
+    assert str(info.value).startswith(message), str(info.value)
+    assert not any(tmp_path.iterdir())  # refused before a configuration ran or a results file was opened
+
+
+@NO_TPU
+@pytest.mark.parametrize("argv, message", [
+    (["verify", "conv2d", "--examples", "1", "--device", "tpu"], "gradcheck: error: device='tpu': JAX sees no tpu"),
+    (["verify", "conv2d", "--device", "cuda"], "gradcheck: error: argument --device: invalid choice: 'cuda'"),
+    (["verify", "--all", "--oracles", "sympy,numpy", "--device", "cpu"], "gradcheck: error: device='cpu' chooses"),
+    (["sweep", "conv2d", "--max-side", "1", "--device", "tpu"], "gradcheck: error: device='tpu': JAX sees no tpu"),
+])
+def test_cli_device_errors_are_one_line(capsys, argv, message):
+    from gradcheck.cli import main
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith(message), err
+
+
+def test_cli_verify_on_a_device_says_so(capsys):
+    from gradcheck.cli import main
+    assert main(["verify", "relu", "--examples", "2", "--seed", "0", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].endswith(", jax on cpu") and "OK: every oracle agrees exactly" in out
+
+
+def test_sweep_key_holds_the_device_only_when_one_is_asked_for():
+    from gradcheck.sweep import check_key
+    plain, cpu, gpu = (check_key("conv2d", ["numpy", "jax"], None, {}, None, d) for d in (None, "cpu", "gpu"))
+    assert "device" not in plain[0] and cpu[0]["device"] == "cpu" and len({plain[1], cpu[1], gpu[1]}) == 3
+    assert plain == check_key("conv2d", ["numpy", "jax"], None, {}, None)  # the keys of existing result files
+
+
+# -- a device without float64 (TPU): float32, said in the verdict, compared within float32's tolerance ----------
+@pytest.fixture
+def fake_tpu(monkeypatch):
+    """JAX's default platform reads "tpu" (the programs still run on this CPU, in the float32 a TPU would use)."""
+    real_platform = jax_oracle._platform
+    monkeypatch.setattr(jax_oracle, "_platform",
+                        lambda: "tpu" if jax.config.jax_default_device is None else real_platform())
+    monkeypatch.setattr(jax_oracle, "_COMPILED", OrderedDict())
+
+
+@pytest.mark.parametrize("data", [
+    _data(CONV[1]),
+    # 2**24 + 1 is the first integer float32 cannot hold: an exact comparison would fail jax, a correct oracle
+    [np.full((1, 1, 3, 3), 2**24 + 1), np.ones((1, 1, 2, 2), dtype=np.int64)],
+], ids=["small", "past-float32"])
+def test_without_float64_the_jax_oracle_computes_in_float32_and_says_so(fake_tpu, data):
+    from gradcheck.tolerance import rtol_for
+    v = gc.verify(CONV[0], *data)
+    assert v.ok, str(v)
+    assert v.devices == {"jax": "tpu"} and v.precisions == {"jax": "float32"}
+    assert all(g.dtype == np.float32 for g in v.gradients["jax"].values())
+    assert v.tolerances[("sympy", "numpy")] == 0 and v.tolerances[("sympy", "jax")] == rtol_for(np.float32)
+    text = str(v)
+    assert "sympy = numpy = jax[tpu]" in text and ("jax[tpu] computed in float32: its device has no float64, so its "
+                                                   "result is compared within float32's tolerance, never exactly") in text
+
+
+def test_float32_is_held_to_its_tolerance_not_waved_through(fake_tpu, monkeypatch):
+    """A wrong float32 result still fails: the tolerance is float32's (6.4e-6), not anything goes."""
+    real = jax_oracle.gradients
+
+    def off_by_1e_4(layer, arrays, grad_out):
+        result = real(layer, arrays, grad_out)
+        result["w"] = result["w"] * np.float32(1 + 1e-4)
+        return result
+    monkeypatch.setitem(gc.oracles.ORACLES, "jax", gc.oracles.ORACLES["jax"].__class__(
+        "jax", off_by_1e_4, frozenset({"integer"}), "jax, skewed"))
+    v = gc.verify(CONV[0], *_data(CONV[1]))
+    assert not v.ok and v.mismatches[0].gradient == "w" and v.mismatches[0].odd_one_out == "jax", str(v)
+
+
+def test_cli_row_is_not_exact_where_jax_computed_in_float32(fake_tpu, capsys):
+    from gradcheck.cli import main
+    assert main(["verify", "relu", "--examples", "2", "--seed", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "sympy,numpy,jax[tpu]  exact + float tol" in out, out
+
+
+# -- on a real GPU (pytest -m gpu on a machine with one; skipped elsewhere) ---------------------------------------
+@pytest.mark.gpu
+@pytest.mark.parametrize("name, params, shapes", [("conv2d", {"stride": 2}, [(2, 3, 6, 6), (4, 3, 3, 3)])] + CASES,
+                         ids=["conv2d"] + [c[0] for c in CASES])
+def test_on_the_gpu_every_case_agrees_and_names_its_device(capfd, name, params, shapes):
+    layer = gc.layer(name, **params)
+    gpu, cpu = gc.verify(layer, *_data(shapes), device="gpu"), gc.verify(layer, *_data(shapes), device="cpu")
+    assert gpu.ok and cpu.ok, f"{gpu}\n{cpu}"
+    assert gpu.devices["jax"] in ({"gpu"} if name == "conv2d" else {"gpu", "cpu fallback"}) and cpu.devices == {"jax": "cpu"}
+    assert all(np.array_equal(gpu.gradients["jax"][n], cpu.gradients["jax"][n]) for n in cpu.gradients["jax"])
+    err = capfd.readouterr().err  # at most gradcheck's one note line; no XLA log
+    assert all(line.startswith("gradcheck: note:") for line in err.splitlines()), err

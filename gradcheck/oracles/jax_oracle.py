@@ -1,8 +1,10 @@
 """``jax.vjp`` of the layer's JAX forward, in float64, compiled once per configuration and shape, cheaply.
 
 64-bit mode is switched on only inside this call (``jax.enable_x64`` is a context manager), so
-importing gradcheck never changes JAX's global state. Arrays go to JAX's default device: the CPU here,
-a GPU or TPU where jax is installed for one (TPUs have no float64; there the check is float32-accurate).
+importing gradcheck never changes JAX's global state. Arrays go to JAX's default device (the CPU here, a GPU
+or TPU where jax is installed for one), or to the device asked for (``verify(..., device="gpu")``:
+:func:`resolve_device`, :func:`on_device`). A TPU has no float64: there the oracle computes in float32, the
+result says so (``Gradients.precision``), and it is compared within float32's tolerance, never exactly.
 
 Why it is compiled the way it is (measured by ``python -m bench --only jax-strategies``, 2 shared cores):
 a Hypothesis run draws a new layer configuration almost every time (200 drawn conv2d examples hold 56
@@ -36,6 +38,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..layers.base import as_float64
 
 # Per-compilation XLA options (not global flags): fast compilation for the small programs a check runs.
@@ -128,6 +131,63 @@ def _key(layer, names, values, grad_out):
             None if grad_out is None else grad_out.shape, _platform())
 
 
+# -- which device: JAX's default backend, or the one asked for -------------------------------------------------
+PLATFORMS = ("cpu", "gpu", "tpu")
+# Platforms without float64 arithmetic (XLA on TPU has no f64 convolutions or matrix products): float32 there.
+NO_FLOAT64 = frozenset({"tpu"})
+
+
+def resolve_device(device):
+    """The JAX device for ``device=`` ("cpu", "gpu", "tpu"; None: JAX's default backend, returned as None).
+    ConfigError when the name is none of those or JAX has no such device here, naming what JAX does see."""
+    if device is None:
+        return None
+    if not isinstance(device, str) or device not in PLATFORMS:
+        raise ConfigError(f"device={device!r} is not allowed: give one of {', '.join(PLATFORMS)}, or none for "
+                          "JAX's default backend")
+    import jax
+
+    try:
+        return jax.devices(device)[0]
+    except RuntimeError:  # "Unknown backend", "Backend 'tpu' failed to initialize": the same answer to the user
+        raise ConfigError(f"device={device!r}: JAX sees no {device} here (it sees {_seen()}); install jax for that "
+                          "accelerator (e.g. pip install 'jax[cuda13]' for an NVIDIA GPU, 'jax[tpu]' for a TPU), "
+                          "or leave the device out to use JAX's default backend") from None
+
+
+def _seen() -> str:
+    import jax
+
+    seen = []
+    for platform in PLATFORMS:
+        try:
+            devices = jax.devices(platform)
+        except RuntimeError:
+            continue
+        kinds = sorted({getattr(d, "device_kind", platform) for d in devices})
+        seen.append(f"{platform}: {len(devices)} device{'s' * (len(devices) > 1)} ({', '.join(kinds)})")
+    return "; ".join(seen) + f"; default backend {jax.default_backend()}"
+
+
+@contextmanager
+def on_device(device):
+    """JAX computes on ``device`` (a JAX device from :func:`resolve_device`; None: no change) meanwhile: the jax
+    oracle, and a user's JAX code (``adapters.jax``) in the same thread. ``jax.default_device`` is thread-local
+    and undone on exit, so nothing global changes."""
+    if device is None:
+        yield
+        return
+    import jax
+
+    with jax.default_device(device):
+        yield
+
+
+def precision() -> np.dtype:
+    """The float dtype the oracle computes in on the current device: float64, float32 where it has no float64."""
+    return np.dtype(np.float32 if _platform() in NO_FLOAT64 else np.float64)
+
+
 # -- where a program runs: the default device, or the CPU when the accelerator's library rejects it --------------
 _CPU_FALLBACK: OrderedDict[tuple, object] = OrderedDict()  # programs compiled for the CPU after a rejection
 _REJECTED: set[tuple] = set()   # keys the accelerator rejected: not compiled there again (each try costs logs)
@@ -137,9 +197,11 @@ _noted = False
 
 
 class Gradients(dict):
-    """Gradients by input name, and ``device``: where they were computed ("cpu", "gpu", "tpu", "cpu fallback")."""
+    """Gradients by input name, ``device``: where they were computed ("cpu", "gpu", "tpu", "cpu fallback"), and
+    ``precision``: the float dtype computed in ("float64"; "float32" on a device without float64)."""
 
     device: str = "cpu"
+    precision: str = "float64"
 
 
 def _rejection_errors() -> tuple[type, ...]:
@@ -211,16 +273,20 @@ def _note(layer, platform, exc):
           file=sys.stderr)
 
 
-def jax_values(layer, arrays) -> dict:
+def jax_values(layer, arrays, dtype=np.float64) -> dict:
     """Inputs as JAX sees them: differentiable ones float64, the others (class targets, indices) int64
-    unless they hold non-whole numbers (probability targets), which stay float64.
+    unless they hold non-whole numbers (probability targets), which stay float64. ``dtype`` float32 (a device
+    without float64): float32 and int32 instead.
 
     Call inside ``jax.enable_x64(True)``.
     """
+    dtype = np.dtype(dtype)
+    integer = np.int64 if dtype == np.float64 else np.int32
+
     def whole(a):
         return np.asarray(a).dtype.kind in "iub" or bool(np.all(as_float64(a, "the jax oracle") % 1 == 0))
-    return {n: as_float64(a, "the jax oracle") if n in layer.differentiable or not whole(a) else
-            np.asarray(a, dtype=np.int64) for n, a in arrays.items()}
+    return {n: as_float64(a, "the jax oracle").astype(dtype, copy=False) if n in layer.differentiable or not whole(a)
+            else np.asarray(a, dtype=integer) for n, a in arrays.items()}
 
 
 def forward(layer, arrays) -> np.ndarray:
@@ -231,7 +297,7 @@ def forward(layer, arrays) -> np.ndarray:
 
     names = tuple(arrays)
     with jax.enable_x64(True):
-        values = jax_values(layer, arrays)
+        values = jax_values(layer, arrays, precision())
         out, _ = _on_device(layer, _key(layer, names, values, None),
                             lambda cache: _program(layer, names, (), values, cache=cache),
                             lambda program: program(values))
@@ -244,10 +310,11 @@ def gradients(layer, arrays, grad_out) -> Gradients:
     names = tuple(arrays)
     wrt = tuple(n for n in names if n in layer.differentiable)
     with jax.enable_x64(True):
-        values, g = jax_values(layer, arrays), as_float64(grad_out, "the jax oracle")
+        dtype = precision()
+        values, g = jax_values(layer, arrays, dtype), as_float64(grad_out, "the jax oracle").astype(dtype, copy=False)
         grads, device = _on_device(layer, _key(layer, names, values, g),
                                    lambda cache: _program(layer, names, wrt, values, g, cache=cache),
                                    lambda program: program(values, g))
         result = Gradients((n, np.asarray(out)) for n, out in zip(wrt, grads))
-        result.device = device
+        result.device, result.precision = device, dtype.name
         return result
