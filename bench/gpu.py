@@ -5,13 +5,16 @@ On a machine where JAX sees a GPU it runs, each part on its own (a part that fai
   jax.print_environment_info() (nvidia-smi included);
 - ``transposed``: the grouped transposed convolutions cuDNN rejected on an H200 (conv_transpose1d stride 2
   groups 2, x (1,2,1) w (2,1,1); conv_transpose2d stride (1,2) groups 2, x (1,2,1,1) w (2,1,1,1)), through
-  ``gc.verify`` (sympy, numpy, jax), integer and float data: the verdict, the device of the jax result
-  (``gpu`` or ``cpu fallback``) and every line that reached stderr;
-- ``verify_all``: the rows of ``gradcheck verify --all --examples N --seed S``: one ``gradcheck verify LAYER``
-  process per layer, several at a time (each layer's draws depend only on the seed, so the rows are those of
-  ``--all``), with each process's stderr kept (XLA's C++ logs must not reach it);
-- ``vgg16``: ``gc.verify(oracles=("numpy", "jax"))`` on VGG16's 9 conv shapes, float64, the jax oracle cold
-  (compilation, cuDNN autotuning) and warm, on the GPU and on the CPU device (``jax.default_device``).
+  ``gc.verify(..., device="gpu")`` (sympy, numpy, jax), integer and float data: the verdict, the device of the
+  jax result (``gpu`` or ``cpu fallback``) and every line that reached stderr;
+- ``verify_all``: the rows of ``gradcheck verify --all --examples N --seed S --device gpu``: one
+  ``gradcheck verify LAYER`` process per layer, several at a time (each layer's draws depend only on the seed,
+  so the rows are those of ``--all``), with each process's stderr kept (XLA's C++ logs must not reach it);
+- ``sweep``: ``gradcheck sweep conv_transpose1d --max-side 2 --max-kernel 1 --device gpu --jobs 4``: every
+  configuration in those bounds (the rejected grouped strided ones among them), in 4 worker processes sharing
+  the GPU;
+- ``vgg16``: ``gc.verify(oracles=("numpy", "jax"), device=...)`` on VGG16's 9 conv shapes, float64, the jax
+  oracle cold (compilation, cuDNN autotuning) and warm, on the GPU and on the CPU.
 Writes gpu.json and gpu.txt to $OUT when set, else to --out (default bench/out/gpu), and prints the text.
 Without a GPU it prints one line and exits 0. Exit 1 when a check failed or a part crashed.
 
@@ -35,6 +38,7 @@ if __package__ in (None, ""):  # `python bench/gpu.py`: the project root on the 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PARTS = ("versions", "transposed", "verify_all", "sweep", "vgg16")
 TRANSPOSED = [
     ("conv_transpose1d", {"stride": 2, "groups": 2}, [(1, 2, 1), (2, 1, 1)]),
     ("conv_transpose2d", {"stride": (1, 2), "groups": 2}, [(1, 2, 1, 1), (2, 1, 1, 1)]),
@@ -117,7 +121,7 @@ def part_transposed(args):
             lines: list[str] = []
             start = time.perf_counter()
             with stderr_lines(lines):
-                v = gc.verify(layer, *inputs)
+                v = gc.verify(layer, *inputs, device=args.device)
             rows.append({"layer": repr(layer), "kind": kind, "shapes": [list(s) for s in shapes], "ok": v.ok,
                          "devices": v.devices, "why": why_failed(v), "seconds": round(time.perf_counter() - start, 3),
                          "stderr_lines": lines, "verdict": str(v)})
@@ -141,7 +145,7 @@ def _verify_one(layer, args, deadline):
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}  # several processes share the GPU's memory
     command = [sys.executable, "-m", "gradcheck", "verify", layer, "--examples", str(args.examples),
-               "--seed", str(args.seed)]
+               "--seed", str(args.seed)] + (["--device", args.device] if args.device else [])
     start = time.perf_counter()
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT,
@@ -163,32 +167,61 @@ def part_verify_all(args, deadline):
         rows = list(pool.map(lambda layer: _verify_one(layer, args, deadline), gc.layers()))
     ok = all(r["rc"] == 0 and all(line.startswith("gradcheck: note:") for line in r["stderr_head"])
              and r["stderr_lines"] <= 1 for r in rows)
-    return {"command": f"gradcheck verify LAYER --examples {args.examples} --seed {args.seed}", "layers": rows}, ok
+    return {"command": f"gradcheck verify LAYER --examples {args.examples} --seed {args.seed}"
+                       + (f" --device {args.device}" if args.device else ""), "layers": rows}, ok
+
+
+def part_sweep(args, deadline):
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "gradcheck", "sweep", "conv_transpose1d", "--max-side", "2", "--max-kernel",
+                   "1", "--jobs", "4", "--no-progress", "--results", os.path.join(tmp, "sweep.jsonl")] + (
+                       ["--device", args.device] if args.device else [])
+        start = time.perf_counter()
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT,
+                                  timeout=max(1.0, deadline - time.monotonic()))
+            rc, out, err = done.returncode, done.stdout, done.stderr
+        except subprocess.TimeoutExpired:
+            rc, out, err = "timeout", "", ""
+        rows = []
+        try:
+            with open(os.path.join(tmp, "sweep.jsonl")) as f:
+                rows = [json.loads(line) for line in f if line.strip()]
+        except OSError:
+            pass
+    devices: dict = {}
+    for r in rows:
+        for where in (r.get("devices") or {"jax": "cpu"}).values():
+            devices[where] = devices.get(where, 0) + 1
+    lines = err.splitlines()
+    # each worker process may say once that it ran a program on the CPU; nothing else may reach stderr
+    ok = rc == 0 and all(line.startswith("gradcheck: note:") for line in lines)
+    return {"command": " ".join(command[1:]), "rc": rc, "run_s": round(time.perf_counter() - start, 1),
+            "configurations": len(rows), "jax_devices": devices, "last_line": out.strip().splitlines()[-1] if out.strip()
+            else "", "stderr_lines": len(lines), "stderr_head": lines[:6]}, ok
 
 
 def part_vgg16(args, deadline):
-    import jax
-
     import gradcheck as gc
     from gradcheck.oracles import jax_oracle
 
     from bench.table import VGG16
 
     rows, ok = [], True
-    devices = {"gpu": contextlib.nullcontext, "cpu": lambda: jax.default_device(jax.devices("cpu")[0])}
     for case in VGG16:
         layer = case.configured()
         inputs, g = case.data("float")
         row = {"case": case.label, "shapes": {k: list(v) for k, v in case.shapes.items()}}
-        for device, context in devices.items():
+        for device in ("gpu", "cpu"):
             if time.monotonic() > deadline:
                 row[device] = "skipped: past the time budget"
                 continue
             try:  # one side's crash is recorded; the other side and the other shapes still run
-                with context():
-                    jax_oracle._COMPILED.clear()  # cold: compilation (and cuDNN autotuning) inside the first call
-                    cold = gc.verify(layer, *inputs, grad_out=g, oracles=("numpy", "jax"))
-                    warm = gc.verify(layer, *inputs, grad_out=g, oracles=("numpy", "jax"))
+                on = args.device if device == "gpu" else "cpu"  # None in a dry run: JAX's default, the CPU
+                jax_oracle._COMPILED.clear()  # cold: compilation (and cuDNN autotuning) inside the first call
+                cold = gc.verify(layer, *inputs, grad_out=g, oracles=("numpy", "jax"), device=on)
+                warm = gc.verify(layer, *inputs, grad_out=g, oracles=("numpy", "jax"), device=on)
             except Exception as exc:  # noqa: BLE001
                 row[device] = {"ok": False, "why": f"crashed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}
                 ok = False
@@ -223,7 +256,7 @@ def summary(results) -> str:
     lines = [f"gradcheck GPU check ({results['started']}, {results['total_s']} s):{dry} {v.get('device_name')}; "
              f"python {v.get('python')}, jax {v.get('jax')}, jaxlib {v.get('jaxlib')}, "
              f"plugin {', '.join(v.get('cuda_plugin') or []) or '?'}, numpy {v.get('numpy')}, git {v.get('git')}"]
-    for name in ("versions", "transposed", "verify_all", "vgg16"):
+    for name in PARTS:
         part = results.get(name)
         if part is None:
             continue
@@ -236,6 +269,10 @@ def summary(results) -> str:
                          f"{c['seconds']} s, {len(c['stderr_lines'])} stderr line(s)"
                          + (f"\n    why: {c['why']}" if c.get("why") else "")
                          + "".join(f"\n    stderr: {line[:200]}" for line in c["stderr_lines"][:3]))
+        if name == "sweep" and "rc" in part:
+            lines.append(f"  {part['command']}: rc {part['rc']}, {part['configurations']} configurations, jax on "
+                         f"{part['jax_devices']}, {part['stderr_lines']} stderr line(s); {part['last_line']}"
+                         + "".join(f"\n    stderr: {line[:200]}" for line in part["stderr_head"][:3]))
         for r in part.get("layers", []):
             lines.append(f"  {r['row'] or r['layer'] + ': no row'}  [rc {r['rc']}, {r['seconds']} s, "
                          f"{r['stderr_lines']} stderr line(s)]" + ("" if r["rc"] == 0 else f"  {r['last_line']}"))
@@ -252,7 +289,7 @@ def summary(results) -> str:
                                  f" ms (jax on {d['jax_device'] or 'nothing: it failed'}), numpy {d['numpy_s'] * 1e3:.0f} ms"
                                  + ("" if d["ok"] else f", FAILED: {d.get('why')}"))
             lines.append(f"  {r['case']}: " + "; ".join(cells))
-    bad = [n for n in ("versions", "transposed", "verify_all", "vgg16") if not results.get(n, {}).get("ok", True)]
+    bad = [n for n in PARTS if not results.get(n, {}).get("ok", True)]
     lines.append("\n" + ("OK: every part passed" if not bad else f"FAILED: {', '.join(bad)}"))
     return "\n".join(lines)
 
@@ -268,7 +305,7 @@ def main(argv=None) -> int:
                         help="share of the budget verify_all may use before its processes are stopped (0.55)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "out", "gpu"),
                         help="folder for gpu.json and gpu.txt when $OUT is not set")
-    parser.add_argument("--skip", default="", help="comma-separated parts to leave out (transposed,verify_all,vgg16)")
+    parser.add_argument("--skip", default="", help=f"comma-separated parts to leave out ({','.join(PARTS[1:])})")
     parser.add_argument("--on-cpu", action="store_true",
                         help="run anyway without a GPU (to try the script itself; the 'gpu' column is then the CPU)")
     args = parser.parse_args(argv)
@@ -280,11 +317,14 @@ def main(argv=None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     results: dict = {"started": start, "argv": sys.argv[1:] if argv is None else list(argv),
                      "on_cpu_dry_run": isinstance(devices, str)}
+    args.device = None if isinstance(devices, str) else "gpu"  # the dry run: JAX's default backend, the CPU
     run_part("versions", part_versions, results, args)
     if "transposed" not in skip:
         run_part("transposed", part_transposed, results, args)
     if "verify_all" not in skip:
         run_part("verify_all", part_verify_all, results, args, t0 + args.budget * args.verify_share)
+    if "sweep" not in skip:
+        run_part("sweep", part_sweep, results, args, t0 + args.budget * (args.verify_share + 0.15))
     if "vgg16" not in skip:
         run_part("vgg16", part_vgg16, results, args, t0 + args.budget)
     results["total_s"] = round(time.monotonic() - t0, 1)
@@ -303,8 +343,7 @@ def main(argv=None) -> int:
     except OSError as exc:
         text += f"\n(could not write to {out}: {exc})"
     print(text)
-    return 0 if all(results.get(n, {}).get("ok", True) for n in ("versions", "transposed", "verify_all", "vgg16")) \
-        else 1
+    return 0 if all(results.get(n, {}).get("ok", True) for n in PARTS) else 1
 
 
 if __name__ == "__main__":
