@@ -187,7 +187,7 @@ def part_sweep(args, deadline):
         rows = []
         try:
             with open(os.path.join(tmp, "sweep.jsonl")) as f:
-                rows = [json.loads(line) for line in f if line.strip()]
+                rows = [r for r in map(json.loads, filter(str.strip, f)) if "status" in r]  # not the header row
         except OSError:
             pass
     devices: dict = {}
@@ -197,7 +197,8 @@ def part_sweep(args, deadline):
     lines = err.splitlines()
     # each worker process may say once that it ran a program on the CPU; nothing else may reach stderr
     ok = rc == 0 and all(line.startswith("gradcheck: note:") for line in lines)
-    return {"command": " ".join(command[1:]), "rc": rc, "run_s": round(time.perf_counter() - start, 1),
+    return {"command": "gradcheck " + " ".join(a for a in command[3:] if not a.startswith(tmp) and a != "--results"),
+            "rc": rc, "run_s": round(time.perf_counter() - start, 1),
             "configurations": len(rows), "jax_devices": devices, "last_line": out.strip().splitlines()[-1] if out.strip()
             else "", "stderr_lines": len(lines), "stderr_head": lines[:6]}, ok
 
