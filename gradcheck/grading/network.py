@@ -122,9 +122,10 @@ class Chain:
         return q
 
     # -- values: one walk through gc.sequential ---------------------------------------------------------
-    def run(self, data: dict, lr=None, inject: Injection | None = None) -> dict:
+    def run(self, data: dict, lr=None, inject: Injection | None = None, override: dict | None = None) -> dict:
         """Every value quantity (out, grad_*, updated_*, loss) for the data; ``_arrays``/``_upstream`` per stage
-        keep what a mistake's ``predict`` needs."""
+        keep what a mistake's ``predict`` needs. ``override`` {stage: {"out"/"grad_<input>": array}} is walk's,
+        for several stages at once (``run_rounded``)."""
         out_shape = self.shapes({k: np.shape(v) for k, v in data.items()})[self.stages[-1].address("out_shape")]
         convert = (lambda a: np.asarray(a, dtype=np.float64)) if not self.exact else (lambda a: a)
         inputs, without = [], []
@@ -143,7 +144,7 @@ class Chain:
             g = promote_to_shape("grad_out", np.asarray(convert(g)), out_shape, "the output has")
         walk = Sequential([s.layer for s in self.stages], without=without).walk(
             *inputs, grad_out=g, lr=None if lr is None else self.rate(lr),
-            override={inject.stage: inject.prediction} if inject is not None and inject.stage is not None else None,
+            override={inject.stage: inject.prediction} if inject is not None and inject.stage is not None else override,
             update=inject.update if inject is not None else None)
         q = {stage.address("out"): out for stage, out in zip(self.stages, walk.outputs)}
         q["_arrays"], last = walk.inputs, walk.outputs[-1]
@@ -158,6 +159,34 @@ class Chain:
             k, p = name.split(".", 1)
             q[self.stages[int(k)].address(f"updated_{p}")] = value
         return q
+
+
+    def run_rounded(self, data: dict, lr, places: int) -> dict:
+        """``run`` as a hand calculation does it: every stage's output rounded half up to ``places`` decimals
+        before the next stage uses it, and every gradient a stage passes on (to the stage before, and the
+        parameter gradients the SGD step uses) rounded likewise. One run per stage and direction: each
+        rerun starts from the rounded values fixed so far (walk's ``override``)."""
+        override: dict = {}
+        for k, stage in enumerate(self.stages):
+            q = self.run(data, lr, override=override)
+            override.setdefault(k, {})["out"] = _rounded(q[stage.address("out")], places)
+        for k in reversed(range(len(self.stages))):
+            stage = self.stages[k]
+            q = self.run(data, lr, override=override)
+            for name in stage.layer.differentiable:
+                if stage.address(f"grad_{name}") in q:
+                    override[k][f"grad_{name}"] = _rounded(q[stage.address(f"grad_{name}")], places)
+        return self.run(data, lr, override=override)
+
+
+def _rounded(a, places: int) -> np.ndarray:
+    """Each entry rounded half up to ``places`` decimals; exact entries stay exact, floats stay floats."""
+    from .values import round_half_up
+    a = np.asarray(a)
+    out = np.empty(a.shape, dtype=object if a.dtype == object or a.dtype.kind in "iu" else a.dtype)
+    for index in np.ndindex(a.shape):
+        out[index] = round_half_up(a[index], places)
+    return out
 
 
 def _integers(a):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import mistakes
-from . import values
+from . import slips, values
 
 
 def _score(results):
@@ -32,9 +32,17 @@ def gradescope_failure(reason: str) -> dict:
     return {"score": 0, "output": " ".join(reason.split()), "visibility": "visible", "tests": []}
 
 
-def _entry(e) -> str:
+def _entry(e, shown=None) -> str:
     where = "" if e["index"] is None else f"[{', '.join(map(str, e['index']))}]  " if e["index"] else ""
-    return f"    {where}expected {_fmt(e['expected'])}  given {_fmt(e['given'])}"
+    line = f"    {where}expected {shown if shown is not None else _fmt(e['expected'])}  given {_fmt(e['given'])}"
+    if "slip" in e:
+        line += f"  ({slip_text(e['slip'])})"
+    return line
+
+
+def slip_text(slip: dict) -> str:
+    """One line naming a slip: 'digits_transposed: 0.5238 is 0.2538 with two adjacent digits swapped'."""
+    return str(slips.Slip(slip["id"], slip["intended"], slip["written"]))
 
 
 def _fmt(v) -> str:
@@ -49,9 +57,12 @@ def _quantity_lines(q) -> list[str]:
     else:
         detail = q.note or f"{len(q.wrong_entries)} of {q.n_entries} entries wrong"
         head = f"  {q.name}: WRONG ({q.tolerance}): {detail}"
+    if q.accepted:
+        head += (f"; {len(q.accepted)} of {q.n_entries} entries agree only when every intermediate is rounded to "
+                 "the precision written, which the case file accepts")
     lines = [head]
-    for e in q.wrong_entries[:20]:
-        lines.append(_entry(e))
+    for i, e in enumerate(q.wrong_entries[:20]):
+        lines.append(_entry(e, q.shown[i] if i < len(q.shown) else None))
     if len(q.wrong_entries) > 20:
         lines.append(f"    ... and {len(q.wrong_entries) - 20} more")
     if q.mistake:
@@ -70,7 +81,8 @@ def to_text(results, check_expected: bool = False) -> str:
             lines += _quantity_lines(q)
             if q.expect is not None:
                 verdict = "flagged, as the case file expects" if q.as_expected else "NOT as the case file expects"
-                lines.append(f"    expected outcome: {q.expect} ({verdict})")
+                expect = ", ".join(q.expect) if isinstance(q.expect, list) else q.expect
+                lines.append(f"    expected outcome: {expect} ({verdict})")
     score, max_score = _score(results)
     lines.append(f"score {score}/{max_score}")
     if check_expected:
