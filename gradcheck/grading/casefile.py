@@ -20,7 +20,9 @@ from .network import Chain, Stage
 
 FILE_KEYS = {"title", "source", "notes", "exercise"}
 EXERCISE_KEYS = {"id", "title", "source", "notes", "layer", "params", "network", "given", "shapes", "lr",
-                 "claimed", "ask", "tolerance", "expect", "accept_rounded_intermediates"}
+                 "claimed", "ask", "tolerance", "expect", "accept_rounded_intermediates",
+                 "visibility"}
+VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's, for an exercise's tests
 STAGE_KEYS = {"layer", "name", "params"}
 NETWORK_QUANTITIES = ("out", "loss", "out_shape", "n_params")
 SHAPE_QUANTITIES = ("out_shape", "n_params")
@@ -51,6 +53,7 @@ class Exercise:
     tolerances: dict = field(default_factory=dict)  # "" | layer | quantity | address -> values.Tolerance
     expect: dict = field(default_factory=dict)      # address -> "wrong" | catalogue or slip id | list of ids
     accept_rounded: bool = False                    # an answer that rounded intermediates explain is right
+    visibility: str = "visible"                     # when Gradescope shows the exercise's tests to students
     expected: dict = field(default_factory=dict)    # address -> the right value, computed
 
     def tolerance(self, address: str) -> values.Tolerance:
@@ -178,6 +181,9 @@ def _exercise(path, index: int, table: dict) -> Exercise:
     ex.accept_rounded = table.get("accept_rounded_intermediates", False)
     if not isinstance(ex.accept_rounded, bool):
         raise fail("accept_rounded_intermediates", f"{values.brief(ex.accept_rounded)} is not true or false")
+    ex.visibility = table.get("visibility", "visible")
+    if ex.visibility not in VISIBILITY:
+        raise fail("visibility", f"{values.brief(ex.visibility)} is not one of {', '.join(VISIBILITY)}")
     _compute(ex, fail)
     return ex
 

@@ -1,7 +1,7 @@
 """``gradcheck grade`` and ``gradcheck exercise new``.
 
-    gradcheck grade CASES.toml [CASES2.toml ...] [--answers STUDENT.toml] [--json | --format gradescope]
-                    [--output FILE] [--expected]
+    gradcheck grade CASES.toml [CASES2.toml ...] [--answers STUDENT.toml]
+                    [--format text|json|gradescope|junit] [--json] [--output FILE] [--expected]
     gradcheck exercise new LAYER [--param VALUE ...] [--seed S] [--output FILE]
 
 ``grade`` exits 0 when every graded answer is right (with ``--expected``: when every outcome is the one
@@ -10,16 +10,28 @@ with one line naming file, exercise and key on a malformed file.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+import time
 
 from .. import _io
 from ..errors import ConfigError, GradcheckError
 from .casefile import CaseFileError, load_answers, load_cases
 from .grade import grade
-from .report import gradescope_failure, to_gradescope, to_json, to_text
+from .report import gradescope_failure, to_gradescope, to_json, to_junit, to_text
 
-COMMANDS = ("grade", "exercise")
+FORMATS = ("text", "json", "gradescope", "junit")
+
+
+class _FormatAction(argparse.Action):
+    """``--format F`` and its alias ``--json`` (= ``--format json``) are one option, ``format``; each use is
+    recorded, so that two different formats are one error (not the last one silently winning)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        chosen = values if isinstance(values, str) else self.const
+        namespace.format = chosen
+        namespace.formats = [*namespace.formats, (option_string, chosen)]
 
 
 def add_parser(subparsers) -> None:
@@ -27,10 +39,11 @@ def add_parser(subparsers) -> None:
     g.add_argument("cases", nargs="+", help="case files (TOML)")
     g.add_argument("--answers", help="a student's answers (TOML: [exercise-id] quantity = answer); "
                                      "default: the case files' own `claimed` answers")
-    g.add_argument("--json", action="store_true", help="print one JSON document (the same as --format json)")
-    g.add_argument("--format", choices=("text", "json", "gradescope"),
-                   help="text (default), json, or gradescope: Gradescope's autograder results.json, written "
-                        "even when a file is malformed (score 0 and the reason)")
+    g.set_defaults(format=None, formats=[])
+    g.add_argument("--format", choices=FORMATS, action=_FormatAction,
+                   help="text (default); json; gradescope: Gradescope's autograder results.json, written even "
+                        "when a file is malformed (score 0 and the reason); junit: JUnit XML for CI")
+    g.add_argument("--json", nargs=0, action=_FormatAction, const="json", help="the same as --format json")
     g.add_argument("--output", help="write the result to FILE instead of stdout (e.g. /autograder/results/results.json)")
     g.add_argument("--expected", action="store_true",
                    help="exit 0 when every outcome is the one the case files `expect` (CI over cases/)")
@@ -49,14 +62,20 @@ def run(args) -> int:
         from .exercise import new_exercise
         _check_output(args.output)
         return _write(new_exercise(args.layer, seed=args.seed, **getattr(args, "held", {})), args.output)
-    if args.json and args.format not in (None, "json"):
-        raise ConfigError(f"--json and --format {args.format} conflict: --json is --format json; give one")
-    fmt = "json" if args.json else args.format or "text"
+    if len({f for _, f in args.formats}) > 1:
+        (flag, first), (other, second) = args.formats[0], next(f for f in args.formats if f[1] != args.formats[0][1])
+        if "--json" in (flag, other):
+            shown = second if flag == "--json" else first
+            raise ConfigError(f"--json and --format {shown} conflict: --json is --format json; give one")
+        raise ConfigError(f"--format {first} and --format {second} conflict; give one")
+    fmt = args.format or "text"
     _check_output(args.output)  # before grading: a bad --output is the grader's mistake, reported as such
     try:
+        start = time.perf_counter()
         results = _grade(args)
         text = json.dumps(to_json(results), indent=1) if fmt == "json" else \
-            json.dumps(to_gradescope(results), indent=1) if fmt == "gradescope" else to_text(results, args.expected)
+            json.dumps(to_gradescope(results, time.perf_counter() - start), indent=1) if fmt == "gradescope" else \
+            to_junit(results) if fmt == "junit" else to_text(results, args.expected)
     except Exception as exc:  # noqa: BLE001  (an autograder must never end without results)
         if fmt == "gradescope":  # the student still sees why: results.json with the one-line reason
             reason = str(exc) if isinstance(exc, GradcheckError) else \

@@ -62,6 +62,7 @@ class ExerciseResult:
     id: str
     path: str
     quantities: list
+    visibility: str = "visible"   # Gradescope's, for this exercise's tests (the case file's `visibility`)
 
     @property
     def score(self) -> int:
@@ -93,7 +94,7 @@ def grade(exercise: Exercise, answers: dict | None = None, answers_path=None) ->
         for address, mistake_id in diagnose(exercise, wrong, right).items():
             next(r for r in results if r.name == address).mistake = mistake_id
         name_slips(exercise, [r for r in results if r.name in wrong and not r.mistake], given_raw)
-    return ExerciseResult(exercise.id, exercise.path, results)
+    return ExerciseResult(exercise.id, exercise.path, results, exercise.visibility)
 
 
 def name_slips(exercise: Exercise, results: list, raw: dict) -> None:

@@ -1,5 +1,7 @@
-"""Grading results as text, as one JSON document, or as Gradescope's results.json."""
+"""Grading results as text, as one JSON document, as Gradescope's results.json or as JUnit XML."""
 from __future__ import annotations
+
+from pathlib import Path
 
 from .. import mistakes
 from . import slips, values
@@ -17,14 +19,48 @@ def to_json(results) -> dict:
         for q in r.quantities]} for r in results], "score": score, "max_score": max_score}
 
 
-def to_gradescope(results) -> dict:
-    """Gradescope autograder results.json: one test per exercise, a point per quantity."""
+GRADESCOPE_KEYS = {"score", "execution_time", "output", "output_format", "test_output_format", "visibility",
+                   "stdout_visibility", "tests"}
+GRADESCOPE_TEST_KEYS = {"name", "number", "score", "max_score", "status", "output", "output_format", "tags",
+                        "visibility"}
+
+
+def to_gradescope(results, execution_time: float | None = None) -> dict:
+    """Gradescope autograder results.json: a test per quantity ("<exercise id>: <quantity>", a point each)
+    with the exercise's ``visibility``, its text in ``output`` and the ids of the mistake and slips it shows
+    in ``tags``; ``execution_time`` in seconds (Gradescope's keys: GRADESCOPE_KEYS, GRADESCOPE_TEST_KEYS)."""
     score, max_score = _score(results)
-    tests = [{"name": r.id, "score": r.score, "max_score": len(r.quantities),
-              "status": "passed" if r.score == len(r.quantities) else "failed",
-              "output": "\n".join(line for q in r.quantities for line in _quantity_lines(q)), "visibility": "visible"} for r in results]
-    return {"score": score, "output": f"{score}/{max_score} answers right", "visibility": "visible",
-            "tests": tests}
+    tests = []
+    for r in results:
+        for q in r.quantities:
+            tests.append({"name": f"{r.id}: {q.name}", "number": f"{len(tests) + 1}", "score": int(q.correct),
+                          "max_score": 1, "status": "passed" if q.correct else "failed",
+                          "output": "\n".join(_quantity_lines(q)).strip(), "output_format": "text",
+                          "tags": q.names, "visibility": r.visibility})
+    doc = {"score": score, "output": f"{score}/{max_score} answers right", "output_format": "text",
+           "test_output_format": "text", "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
+    if execution_time is not None:
+        doc["execution_time"] = max(0, round(execution_time))  # Gradescope's is whole seconds
+    return doc
+
+
+def to_junit(results) -> str:
+    """JUnit XML: a test suite per exercise, a test case per quantity; a wrong quantity is a failure whose
+    type is the mistake or slip ids it shows ("wrong" when none is named) and whose text is the report's."""
+    from ..junit import Case, Suite, to_xml
+
+    suites = []
+    for r in results:
+        suite = Suite(r.id)
+        for q in r.quantities:
+            case = Case(q.name, f"{Path(r.path).stem}.{r.id}")
+            if not q.correct:
+                lines = _quantity_lines(q)
+                case.failure = (",".join(q.names) or "wrong", lines[0].strip(), "\n".join(lines))
+            suite.cases.append(case)
+        suites.append(suite)
+    score, max_score = _score(results)
+    return to_xml(f"gradcheck grade: {score}/{max_score} answers right", suites)
 
 
 def gradescope_failure(reason: str) -> dict:
