@@ -461,9 +461,11 @@ def test_gradescope_results_json(tmp_path, capsys):
                      "--format", "gradescope", "--output", tmp_path / "results.json")
     doc = json.loads((tmp_path / "results.json").read_text())
     assert code == 1 and doc["score"] == 1
-    (test,) = doc["tests"]
-    assert test["name"] == "conv-backward-3x3" and test["score"] == 1 and test["max_score"] == 2
-    assert test["status"] == "failed" and "this is the mistake: filter_not_rotated" in test["output"]
+    right, wrong = doc["tests"]  # a test per quantity
+    assert right["name"] == "conv-backward-3x3: grad_w" and right["score"] == 1 and right["status"] == "passed"
+    assert wrong["name"] == "conv-backward-3x3: grad_x" and wrong["score"] == 0 and wrong["max_score"] == 1
+    assert wrong["status"] == "failed" and "this is the mistake: filter_not_rotated" in wrong["output"]
+    assert wrong["tags"] == ["filter_not_rotated"]
 
 
 def test_text_report_names_entries_and_mistakes(tmp_path, capsys):
