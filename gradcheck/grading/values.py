@@ -277,16 +277,26 @@ def show(v, tol: "Tolerance | None" = None) -> str:
         d //= 2
     while d % 5 == 0:
         d //= 5
-    if d == 1 and f.denominator <= 10 ** 12:
-        return format(Decimal(f.numerator) / Decimal(f.denominator), "f")
+    if d == 1:  # a terminating decimal, printed in full: the denominator < 2^63 bounds it to 63 places
+        places = max(_factor(f.denominator, 2), _factor(f.denominator, 5))
+        return format(_round_half_up(f, places), "f")
     return f"{f.numerator}/{f.denominator}"
+
+
+def _factor(n: int, p: int) -> int:
+    """How often p divides n."""
+    k = 0
+    while n % p == 0:
+        n, k = n // p, k + 1
+    return k
 
 
 def _round_half_up(f: Fraction, places: int) -> Decimal:
     """``f`` rounded half away from zero to ``places`` decimals, exactly (how a hand calculation rounds)."""
     scaled = abs(f) * 10 ** places
     units = int(scaled) + (1 if scaled - int(scaled) >= Fraction(1, 2) else 0)
-    return Decimal(-units if f < 0 else units).scaleb(-places)
+    # built from its digits: scaleb would round to the context's 28 digits
+    return Decimal((int(f < 0 and units != 0), tuple(map(int, str(units))), -places))
 
 
 def round_half_up(v, places: int):
