@@ -3,6 +3,8 @@
     gradcheck grade CASES.toml [CASES2.toml ...] [--answers STUDENT.toml]
                     [--format text|json|gradescope|junit] [--json] [--output FILE] [--expected]
     gradcheck exercise new LAYER [--param VALUE ...] [--seed S] [--output FILE]
+    gradcheck exercise new {LAYER | CASES.toml [--exercise ID]} {--student ID | --students IDS.txt}
+                           [--seed S] [--output FILE | DIR]
 
 ``grade`` exits 0 when every graded answer is right (with ``--expected``: when every outcome is the one
 the case file's ``expect`` table declares, so a lecture's known slip must be flagged), 1 otherwise, and 2
@@ -50,18 +52,22 @@ def add_parser(subparsers) -> None:
     g.set_defaults(run=run)
     e = subparsers.add_parser("exercise", help="write a fresh exercise with its answer key")
     e.add_argument("action", choices=("new",))
-    e.add_argument("layer", help="a registered layer")
-    e.add_argument("--seed", type=_io.seed, default=0, help="random seed of the data (default 0)")
-    e.add_argument("--output", help="write the case file to FILE instead of stdout")
+    e.add_argument("layer", help="a registered layer, or a case file (.toml) whose exercise (single-layer or "
+                                 "network) is drawn anew per student")
+    e.add_argument("--exercise", metavar="ID", help="the exercise of the case file (needed when it holds several)")
+    e.add_argument("--student", metavar="ID", help="one student's variant (data seeded by the id and --seed)")
+    e.add_argument("--students", metavar="IDS.txt", help="a variant per student id (one a line) into "
+                                                        "--output DIR: ID.toml to hand out, ID.key.toml to grade")
+    e.add_argument("--seed", type=_io.seed, default=0, help="random seed of the data (default 0); with students, "
+                                                           "the class's seed, mixed with each id")
+    e.add_argument("--output", help="write the case file to FILE instead of stdout (with --students: a folder)")
     e.epilog = "Layer parameters are given as --name VALUE, e.g. --stride 2 --padding 1."
     e.set_defaults(run=run)
 
 
 def run(args) -> int:
     if args.command == "exercise":
-        from .exercise import new_exercise
-        _check_output(args.output)
-        return _write(new_exercise(args.layer, seed=args.seed, **getattr(args, "held", {})), args.output)
+        return _exercise(args)
     if len({f for _, f in args.formats}) > 1:
         (flag, first), (other, second) = args.formats[0], next(f for f in args.formats if f[1] != args.formats[0][1])
         if "--json" in (flag, other):
@@ -86,6 +92,41 @@ def run(args) -> int:
     if args.expected:
         return 0 if all(q.as_expected for r in results for q in r.quantities) else 1
     return 0 if all(q.correct for r in results for q in r.quantities) else 1
+
+
+def _exercise(args) -> int:
+    from .exercise import check_student, class_variants, new_exercise, read_students
+
+    held = getattr(args, "held", {})
+    args.source = args.layer if args.layer.endswith(".toml") else None
+    args.layer = None if args.source else args.layer
+    if args.exercise and not args.source:
+        raise ConfigError("--exercise names an exercise of a case file: give the case file (.toml), not a layer")
+    if args.student and args.students:
+        raise ConfigError("give --student ID or --students IDS.txt, not both")
+    if not (args.student or args.students):
+        if args.source:
+            raise ConfigError(f"{args.source}: variants of a case file are drawn per student: give --student ID "
+                              "or --students IDS.txt")
+        _check_output(args.output)
+        return _write(new_exercise(args.layer, seed=args.seed, **held), args.output)
+    if args.student:
+        _check_output(args.output)
+        ((_, key),) = class_variants([check_student(args.student)], layer=args.layer, source=args.source,
+                                     exercise=args.exercise, seed=args.seed, **held).values()
+        return _write(key.rstrip("\n"), args.output)
+    if not args.output:
+        raise ConfigError("--students writes two files per student: give --output DIR")
+    students = read_students(args.students)
+    variants = class_variants(students, layer=args.layer, source=args.source, exercise=args.exercise,
+                              seed=args.seed, **held)
+    folder = _io.folder(args.output)
+    for student, (handout, key) in variants.items():
+        _io.write_atomic(_io.safe_path(folder, f"{student}.toml"), handout)
+        _io.write_atomic(_io.safe_path(folder, f"{student}.key.toml"), key)
+    print(f"{len(variants)} variants in {folder}: ID.toml to hand out, ID.key.toml to grade "
+          f"(gradcheck grade {folder}/ID.key.toml --answers ANSWERS.toml)")
+    return 0
 
 
 def _grade(args):
