@@ -36,6 +36,7 @@ __doc__ += "".join(f"\n- ``{k}``: {v}" for k, v in SLIPS.items()) + "\n"
 
 MAX_INTENDED = 21   # right decimals tried per precision: a tolerance wider than that explains anything
 MAX_SHIFT = 6       # ×10^±6 at most: a shifted point, not a different number
+MAX_ROUNDED = 10    # places a hand calculation rounds to; each other precision costs a rerun of the chain
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def explain(raw, expected, tol: values.Tolerance, rounded=None) -> Slip | None:
     p = places(g)
 
     def rounded_at(precision):
-        if rounded is None:
+        if rounded is None or precision > MAX_ROUNDED:
             return None
         value = rounded(precision)
         if value is None:
