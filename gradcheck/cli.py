@@ -171,6 +171,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="seconds one configuration may take before it is stopped and reported (default 300)")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     _device_argument(sw)
+    sw.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML (a test case per "
+                                                    "configuration) for CI test reports")
     grading_cli.add_parser(sub)
     report_cli.add_parser(sub)
     return parser
@@ -194,6 +196,8 @@ def _cmd_sweep(args) -> int:
     available = cores()
     jobs = available if args.jobs is None else args.jobs
     capped = f" (--jobs {jobs} capped at the {available} cores)" if jobs > available else ""
+    if args.junit:
+        _io.writable(args.junit)  # before the sweep: a bad path is found at once, not after hours
     try:
         outcome = sweep(args.layer, results=args.results, jobs=jobs, oracles=oracles, backward=args.backward,
                         held=args.held, where=args.where, timeout=args.timeout, progress=not args.no_progress,
@@ -203,6 +207,9 @@ def _cmd_sweep(args) -> int:
               f"{stop.results}; run the same command to resume", file=sys.stderr)
         return 130
     rows = outcome.rows
+    if args.junit:
+        from .junit import sweep_xml
+        _io.write_atomic(args.junit, sweep_xml(args.layer, rows) + "\n")
     who = f"{args.backward} against {','.join(oracles)}" if args.backward else ",".join(oracles)
     limits = ", ".join(f"{k} {v}" for k, v in bounds.items())
     scope = "".join(f", {k}={v!r}" for k, v in args.held.items()) + (f", where {args.where}" if args.where else "")
