@@ -45,22 +45,6 @@ def padding_spec(value, ndim: int) -> str | tuple[int, ...]:
     return int_tuple("padding", value, ndim, minimum=0)
 
 
-def resolve_padding(spec, kernel: tuple[int, ...], dilation: tuple[int, ...], stride: tuple[int, ...],
-                    size: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
-    """(before, after) zero padding per spatial dimension.
-
-    'same' gives ⌈S/s⌉ outputs (TensorFlow/XLA 'SAME'; for stride 1 also PyTorch's 'same'): the total
-    padding max((⌈S/s⌉ − 1)·s + d·(k−1) + 1 − S, 0) is split with the odd one after (bottom/right).
-    """
-    if spec == "valid":
-        return tuple((0, 0) for _ in kernel)
-    if spec == "same":
-        totals = [max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
-                  for k, d, s, n in zip(kernel, dilation, stride, size)]
-        return tuple((t // 2, t - t // 2) for t in totals)
-    return tuple((p, p) for p in spec)
-
-
 def fmt(value) -> str:
     """A parameter value as the user wrote it, for messages and summaries: (2, 2) -> 2."""
     if isinstance(value, tuple) and len(set(value)) == 1:

@@ -10,7 +10,8 @@ from hypothesis import assume, strategies as st
 
 from ..errors import ConfigError, GradcheckError
 from ..strategies import arrays, check_bound
-from ._params import int_tuple, resolve_padding
+from . import geometry
+from ._params import int_tuple
 from .base import Layer
 
 TIES = ("first", "split")
@@ -50,26 +51,25 @@ class Pool2d(Layer):
     def pads(self, size):
         p = self.params
         if p["padding"] == "same":
-            return resolve_padding("same", p["kernel_size"], self.dilation, p["stride"], size)
+            return geometry.resolve_padding("same", p["kernel_size"], self.dilation, p["stride"], size)
         return tuple((q, q) for q in p["padding"])
 
-    def out_sizes(self, size):
+    def window_counts(self, size) -> tuple[geometry.WindowCount, ...]:
+        """The output-size arithmetic per spatial axis (gradcheck.layers.geometry), ceil_mode's rule included."""
         p = self.params
-        sizes = []
-        for n, k, s, d, (pb, pa) in zip(size, p["kernel_size"], p["stride"], self.dilation, self.pads(size)):
-            out = (n + pb + pa - d * (k - 1) - 1 + (s - 1 if p["ceil_mode"] else 0)) // s + 1
-            if p["ceil_mode"] and (out - 1) * s >= n + pb:
-                out -= 1  # torch: the last window must start inside the input or the left padding
-            sizes.append(out)
-        return tuple(sizes)
+        return geometry.window_counts(size, p["kernel_size"], p["stride"], self.dilation, self.pads(size),
+                                      p["ceil_mode"])
+
+    def out_sizes(self, size):
+        return tuple(count.out for count in self.window_counts(size))
 
     def check_shapes(self, shapes):
         size = shapes["x"][2:]
-        for axis, (n, out, k, d, (pb, pa)) in enumerate(zip(size, self.out_sizes(size), self.params["kernel_size"],
-                                                              self.dilation, self.pads(size))):
-            if out < 1:
-                raise ConfigError(f"kernel size {k} (dilation {d}: extent {d * (k - 1) + 1}) is larger than the "
-                                  f"padded input ({n} + {pb} + {pa} = {n + pb + pa}) along spatial axis {axis}")
+        for axis, count in enumerate(self.window_counts(size)):
+            if count.out < 1:
+                raise ConfigError(f"kernel size {count.kernel} (dilation {count.dilation}: extent {count.extent}) is "
+                                  f"larger than the padded input ({count.size} + {count.pad_before} + "
+                                  f"{count.pad_after} = {count.padded}) along spatial axis {axis}")
         if not self.taps(size)[2].any(axis=(2, 3)).all():
             raise ConfigError(f"{self!r} on input {size}: a window reads padding only (dilation skips the input); "
                               "every window must cover an input element")
@@ -82,10 +82,9 @@ class Pool2d(Layer):
 
         Each of shape (H_out, W_out, kH, kW); position s·i + d·a − p_before per axis.
         """
-        per_axis = []
-        for n, out, k, s, d, (pb, _) in zip(size, self.out_sizes(size), self.params["kernel_size"],
-                                            self.params["stride"], self.dilation, self.pads(size)):
-            per_axis.append(s * np.arange(out)[:, None] + d * np.arange(k)[None, :] - pb)
+        # out_sizes separately: the mistake catalogue moves the stride but keeps the layer's window count
+        per_axis = [geometry.taps(out, c.kernel, stride=c.stride, dilation=c.dilation, pad_before=c.pad_before)
+                    for out, c in zip(self.out_sizes(size), self.window_counts(size))]
         rows, cols = per_axis[0][:, None, :, None], per_axis[1][None, :, None, :]
         inside = (rows >= 0) & (rows < size[0]) & (cols >= 0) & (cols < size[1])
         rows, cols, inside = np.broadcast_arrays(np.clip(rows, 0, size[0] - 1), np.clip(cols, 0, size[1] - 1),
@@ -104,10 +103,10 @@ class Pool2d(Layer):
         ``fill`` (far enough for ceil_mode's last window); cheaper to compile than a gather of index arrays."""
         import jax.numpy as jnp
 
-        p, size = self.params, x.shape[2:]
-        outs, pads = self.out_sizes(size), self.pads(size)
-        after = [max(s * (o - 1) + d * (k - 1) + 1 - n - pb, 0) for n, o, k, s, d, (pb, _) in
-                 zip(size, outs, p["kernel_size"], p["stride"], self.dilation, pads)]
+        p, counts = self.params, self.window_counts(x.shape[2:])
+        outs, pads = [c.out for c in counts], self.pads(x.shape[2:])
+        # the last window's end, s·(out − 1) + extent, past the input and its padding before
+        after = [max(c.stride * (c.out - 1) + c.extent - c.size - c.pad_before, 0) for c in counts]
         padded = jnp.pad(x, ((0, 0), (0, 0), (pads[0][0], after[0]), (pads[1][0], after[1])), constant_values=fill)
         (kh, kw), (sh, sw), (dh, dw) = p["kernel_size"], p["stride"], self.dilation
         return [padded[:, :, dh * a:dh * a + sh * (outs[0] - 1) + 1:sh, dw * b:dw * b + sw * (outs[1] - 1) + 1:sw]
@@ -121,8 +120,8 @@ class Pool2d(Layer):
         n, c, i, j, a, b = sp.symbols("n c i j a b", integer=True, nonnegative=True)
 
         def read(ta, tb):
-            return X[n, c, p["stride"][0] * i + self.dilation[0] * ta - pt,
-                     p["stride"][1] * j + self.dilation[1] * tb - pl]
+            return X[n, c, geometry.tap_position(i, ta, stride=p["stride"][0], dilation=self.dilation[0], pad_before=pt),
+                     geometry.tap_position(j, tb, stride=p["stride"][1], dilation=self.dilation[1], pad_before=pl)]
         kh, kw = p["kernel_size"]
         others = [read(ta, tb) for ta, tb in itertools.product(range(kh), range(kw))]
         return (n, c, i, j), (a, b), read(a, b), others

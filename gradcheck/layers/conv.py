@@ -20,7 +20,8 @@ from hypothesis.errors import InvalidArgument
 from ..errors import ConfigError, InputError
 from ..strategies import check_bound, held_params, per_axis
 from . import _numpy_ops as ops
-from ._params import int_tuple, padding_spec, positive_int, resolve_padding
+from . import geometry
+from ._params import int_tuple, padding_spec, positive_int
 from .base import IndexRule, Layer
 
 
@@ -74,7 +75,12 @@ class Conv(Layer):
     # -- shapes ------------------------------------------------------------------------------------
     def pads(self, kernel, size) -> tuple[tuple[int, int], ...]:
         p = self.params
-        return resolve_padding(p["padding"], kernel, p["dilation"], p["stride"], size)
+        return geometry.resolve_padding(p["padding"], kernel, p["dilation"], p["stride"], size)
+
+    def window_counts(self, kernel, size) -> tuple[geometry.WindowCount, ...]:
+        """The output-size arithmetic per spatial axis (gradcheck.layers.geometry)."""
+        p = self.params
+        return geometry.window_counts(size, kernel, p["stride"], p["dilation"], self.pads(kernel, size))
 
     def check_shapes(self, shapes):
         (n, c, *size), (o, c_per_group, *kernel) = shapes["x"], shapes["w"]
@@ -86,19 +92,18 @@ class Conv(Layer):
         if c_per_group != c // g:
             raise InputError(f"w has shape {shapes['w']}: with {c} input channels and groups={g} its second "
                              f"dimension must be {c // g} (C_in/groups)")
-        pads = self.pads(kernel, size)
-        for axis, (s, k, d, (pb, pa)) in enumerate(zip(size, kernel, self.params["dilation"], pads)):
-            if d * (k - 1) + 1 > s + pb + pa:
+        for axis, count in enumerate(self.window_counts(kernel, size)):
+            if not count.fits:
                 raise ConfigError(
-                    f"kernel size {k} (dilation {d}: extent {d * (k - 1) + 1}) is larger than the padded input "
-                    f"({s} + {pb} + {pa} = {s + pb + pa}) along spatial axis {axis}; the kernel extent must fit")
+                    f"kernel size {count.kernel} (dilation {count.dilation}: extent {count.extent}) is larger than the "
+                    f"padded input ({count.size} + {count.pad_before} + {count.pad_after} = {count.padded}) along "
+                    f"spatial axis {axis}; the kernel extent must fit")
         if "b" in shapes and shapes["b"] != (o,):
             raise InputError(f"b has shape {shapes['b']}: it must be ({o},), one bias per output channel")
 
     def output_shape(self, shapes):
         (n, _, *size), (o, _, *kernel) = shapes["x"], shapes["w"]
-        return (n, o) + tuple((s + pb + pa - d * (k - 1) - 1) // st + 1 for s, k, d, st, (pb, pa) in zip(
-            size, kernel, self.params["dilation"], self.params["stride"], self.pads(kernel, size)))
+        return (n, o) + tuple(count.out for count in self.window_counts(kernel, size))
 
     # -- the forward rule, written once in SymPy ---------------------------------------------------
     def sympy_rule(self, shapes):
@@ -107,7 +112,7 @@ class Conv(Layer):
         X, W, (n, o, c), out_pos, taps = RULE_SYMBOLS[self.spatial]
         # Input channel of tap c for output channel o: o's group offset plus c.
         channel = c if groups == 1 else sp.floor(o / (c_out // groups)) * c_per_group + c
-        positions = [s * i + d * a - pb for i, a, s, d, (pb, _) in zip(
+        positions = [geometry.tap_position(i, a, stride=s, dilation=d, pad_before=pb) for i, a, s, d, (pb, _) in zip(
             out_pos, taps, self.params["stride"], self.params["dilation"], self.pads(kernel, size))]
         return conv_rule(self, X[(n, channel, *positions)] * W[(o, c, *taps)], c_per_group, kernel, shapes)
 
@@ -164,9 +169,9 @@ class Conv(Layer):
         p = self.params
         layout = {1: ("NCH", "OIH", "NCH"), 2: ("NCHW", "OIHW", "NCHW")}[self.spatial]
         pads = self.pads(w.shape[2:], x.shape[2:])
-        read = [size + pb + pa - (size + pb + pa - d * (k - 1) - 1) % st for size, k, d, st, (pb, pa) in zip(
-            x.shape[2:], w.shape[2:], p["dilation"], p["stride"], pads)]
-        if any(r < size + pb + pa for r, size, (pb, pa) in zip(read, x.shape[2:], pads)):
+        counts = self.window_counts(w.shape[2:], x.shape[2:])
+        read = [count.padded - count.unread for count in counts]
+        if any(count.unread for count in counts):
             # Rows a stride leaves unread at the end reach XLA's weight-gradient convolution as negative
             # padding, and jaxlib 0.10's CPU compiler aborts the whole process on some of those (x (2,4,6,1),
             # w (4,4,2,2), stride (2, 3), padding 1: "Window dimensions do not match RHS shape"). Then pad here
@@ -245,7 +250,7 @@ def _conv_configs(draw, name, spatial, max_batch, max_channels, max_side, max_ke
         side = draw(st.integers(1, max_side))
         pads = 0 if padding in ("valid", "same") else 2 * padding[axis]
         room = side + pads if padding != "same" else side + (max_kernel - 1) * dilation[axis]  # 'same' always fits
-        kernel.append(draw(st.integers(1, max(1, min(max_kernel, (room - 1) // dilation[axis] + 1)))))
+        kernel.append(draw(st.integers(1, min(max_kernel, geometry.largest_kernel(room, dilation[axis])))))
         sides.append(side)
     layer = {1: Conv1d, 2: Conv2d}[spatial](stride=stride, padding=padding, dilation=dilation, groups=groups)
     batch = draw(st.integers(1, max_batch))

@@ -22,6 +22,7 @@ from hypothesis import assume, strategies as st
 from ..errors import ConfigError, InputError
 from ..strategies import check_bound, held_params, per_axis
 from . import _numpy_ops as ops
+from . import geometry
 from ._params import int_tuple, positive_int
 from .base import Layer
 from .conv import RULE_SYMBOLS, Conv1d, Conv2d, conv_rule
@@ -92,8 +93,8 @@ class ConvTranspose(Layer):
         (n, _, *size), (_, o_per_group, *kernel) = shapes["x"], shapes["w"]
         p = self.params
         return (n, p["groups"] * o_per_group) + tuple(
-            (h - 1) * s - 2 * pad + d * (k - 1) + op + 1 for h, k, s, pad, op, d in zip(
-                size, kernel, p["stride"], p["padding"], p["output_padding"], p["dilation"]))
+            geometry.transposed_output_size(h, k, stride=s, padding=pad, output_padding=op, dilation=d)
+            for h, k, s, pad, op, d in zip(size, kernel, p["stride"], p["padding"], p["output_padding"], p["dilation"]))
 
     # -- the forward rule, written once in SymPy ---------------------------------------------------
     def sympy_rule(self, shapes):
@@ -216,12 +217,12 @@ def _configs(draw, cls, max_batch, max_channels, max_side, max_kernel, max_strid
     output_padding = held.get("output_padding") or tuple(
         draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
     assume(all(op < max(s, d) for op, s, d in zip(output_padding, stride, dilation)))  # a held output_padding
-    # The padding must leave at least one output element: 2p <= (S−1)s + d(k−1) + output_padding.
-    padding = held.get("padding") or tuple(
-        draw(st.integers(0, min(max_padding, ((h - 1) * s + d * (k - 1) + op) // 2)))
-        for h, s, d, k, op in zip(sides, stride, dilation, kernel, output_padding))
-    assume(all(2 * p <= (h - 1) * s + d * (k - 1) + op  # a held padding
-               for p, h, s, d, k, op in zip(padding, sides, stride, dilation, kernel, output_padding)))
+    # The padding must leave at least one output element: 2p <= (S−1)s + d(k−1) + output_padding, the size at p = 0
+    # less 1.
+    unpadded = [geometry.transposed_output_size(h, k, stride=s, output_padding=op, dilation=d) - 1
+                for h, s, d, k, op in zip(sides, stride, dilation, kernel, output_padding)]
+    padding = held.get("padding") or tuple(draw(st.integers(0, min(max_padding, room // 2))) for room in unpadded)
+    assume(all(2 * p <= room for p, room in zip(padding, unpadded)))  # a held padding
     layer = cls(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
     shapes = {"x": (draw(st.integers(1, max_batch)), c_in, *sides), "w": (c_in, c_out // groups, *kernel)}
     if bias if bias is not None else draw(st.booleans()):

@@ -27,6 +27,7 @@ import sympy as sp
 
 from ..errors import ConfigError
 from . import _numpy_ops as ops
+from . import geometry
 from ._pooling import TIES, Pool2d, _flag, scatter_add
 from .base import IndexRule
 
@@ -143,7 +144,7 @@ class AvgPool2d(Pool2d):
         parts = []
         for n, out, k, s, (pb, pa) in zip(size, self.out_sizes(size), p["kernel_size"], p["stride"],
                                           self.pads(size)):
-            start = s * np.arange(out) - pb
+            start = geometry.window_starts(out, stride=s, pad_before=pb)
             end = np.minimum(start + k, n + pa)
             parts.append(end - start if p["count_include_pad"] else np.minimum(end, n) - np.maximum(start, 0))
         return parts

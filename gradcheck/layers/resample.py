@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from ..errors import ConfigError, InputError
 from ..strategies import arrays, check_bound, held_params
 from . import _numpy_ops as ops
+from . import geometry
 from ._params import int_tuple
 from .base import IndexRule, Layer
 
@@ -52,7 +53,8 @@ class MaxUnpool2d(Layer):
 
     def default_size(self, size):
         p = self.params
-        return tuple((n - 1) * s - 2 * q + k for n, s, q, k in zip(size, p["stride"], p["padding"], p["kernel_size"]))
+        return tuple(geometry.unpool_output_size(n, k, stride=s, padding=q)
+                     for n, s, q, k in zip(size, p["stride"], p["padding"], p["kernel_size"]))
 
     def check_shapes(self, shapes):
         if shapes["indices"] != shapes["x"]:
@@ -167,8 +169,8 @@ class _Upsample(Layer):
         return {"scale_factor": int_tuple("scale_factor", params["scale_factor"], 2, minimum=1)}
 
     def output_shape(self, shapes):
-        (n, c, h, w), (sh, sw) = shapes["x"], self.params["scale_factor"]
-        return (n, c, h * sh, w * sw)
+        (n, c, *size), scale = shapes["x"], self.params["scale_factor"]
+        return (n, c) + tuple(geometry.upsample_output_size(h, f) for h, f in zip(size, scale))
 
     @classmethod
     def configs(cls, *, max_batch: int = 2, max_channels: int = 2, max_side: int = 4, max_scale: int = 3, **fixed):

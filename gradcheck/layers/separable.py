@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from ..errors import ConfigError, InputError
 from ..strategies import check_bound, held_params, per_axis
+from . import geometry
 from .base import IndexRule, Layer
 from .conv import Conv2d
 
@@ -135,7 +136,7 @@ def _separable_configs(draw, max_batch, max_channels, max_multiplier, max_side, 
         room = side + (2 * padding[axis] if isinstance(padding, tuple) else 0)
         if padding == "same":
             room = side + (max_kernel - 1) * dilation[axis]
-        kernel.append(draw(st.integers(1, max(1, min(max_kernel, (room - 1) // dilation[axis] + 1)))))
+        kernel.append(draw(st.integers(1, min(max_kernel, geometry.largest_kernel(room, dilation[axis])))))
         sides.append(side)
     shapes = {"x": (draw(st.integers(1, max_batch)), c_in, *sides), "w_depthwise": (depth, 1, *kernel),
               "w_pointwise": (c_out, depth, 1, 1)}
