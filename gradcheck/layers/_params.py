@@ -1,4 +1,4 @@
-"""Parsing and validation of the torch.nn.functional-style parameters shared by several layers.
+"""The value checks behind the parameter schema (gradcheck.layers.schema) that several kinds share.
 
 Every function returns a normalised value (a tuple with one entry per spatial dimension) or raises
 :class:`ConfigError` naming the parameter, the offending value and what is allowed.
@@ -28,12 +28,6 @@ def int_tuple(name: str, value, ndim: int, *, minimum: int, maximum: int = MAX_G
         raise ConfigError(f"{name}={value!r} is not allowed: {name} must be {shape} >= {minimum} "
                           f"(and at most {maximum:,})")
     return tuple(int(v) for v in items)
-
-
-def positive_int(name: str, value) -> int:
-    if not _is_int(value) or value < 1:
-        raise ConfigError(f"{name}={value!r} is not allowed: {name} must be an int >= 1")
-    return int(value)
 
 
 def padding_spec(value, ndim: int) -> str | tuple[int, ...]:

@@ -21,7 +21,7 @@ from ..errors import ConfigError, InputError
 from ..strategies import check_bound, held_params, per_axis
 from . import _numpy_ops as ops
 from . import geometry
-from ._params import int_tuple, padding_spec, positive_int
+from .schema import Param, Schema
 from .base import IndexRule, Layer
 
 
@@ -46,6 +46,14 @@ def conv_rule(layer, summand, c_per_group, kernel, shapes) -> IndexRule:
     return IndexRule(indices=(n, o, *out_pos), shape=layer.output_shape(shapes), expr=expr, operands=dict(shapes))
 
 
+# The parameters, shared with the layers built on a convolution (separable_conv2d, conv_transpose*).
+STRIDE = Param("stride", "ints", 1, "step between windows, per spatial axis", minimum=1)
+PADDING = Param("padding", "padding", 0, "zeros added on both sides per axis; 'same': ⌈S/s⌉ outputs (TensorFlow/XLA "
+                "'SAME', the odd zero after), 'valid': none")
+DILATION = Param("dilation", "ints", 1, "spacing between kernel taps (d − 1 skipped), per spatial axis", minimum=1)
+GROUPS = Param("groups", "int", 1, "channel groups: C_in and C_out split into groups convolved separately", minimum=1)
+
+
 class Conv(Layer):
     spatial: int
     inputs = ("x", "w", "b")
@@ -53,24 +61,14 @@ class Conv(Layer):
     differentiable = ("x", "w", "b")
 
     @classmethod
-    def configs(cls, *, extensions: bool = False, **bounds_and_fixed):
-        return conv_configs(spatial=cls.spatial, extensions=extensions, **bounds_and_fixed)
+    def configs(cls, *, extensions: bool = False, **bounds_and_held):
+        return conv_configs(spatial=cls.spatial, extensions=extensions, **bounds_and_held)
 
     @classmethod
     def sweep_space(cls, **bounds):
         return conv_sweep_space(cls, **bounds)
 
-    def validate(self, params):
-        unknown = set(params) - {"stride", "padding", "dilation", "groups"}
-        if unknown:
-            raise ConfigError(f"{self.name} has no parameter {sorted(unknown)[0]!r}; "
-                              "its parameters are stride, padding, dilation, groups")
-        nd = self.spatial
-        out = {"stride": int_tuple("stride", params.get("stride", 1), nd, minimum=1),
-               "padding": padding_spec(params.get("padding", 0), nd),
-               "dilation": int_tuple("dilation", params.get("dilation", 1), nd, minimum=1),
-               "groups": positive_int("groups", params.get("groups", 1))}
-        return out
+    schema = Schema(STRIDE, PADDING, DILATION, GROUPS)
 
     # -- shapes ------------------------------------------------------------------------------------
     def pads(self, kernel, size) -> tuple[tuple[int, int], ...]:
@@ -207,7 +205,7 @@ class Conv1d(Conv):
 # -- Hypothesis strategy (public as gradcheck.strategies.conv_configs) ---------------------------
 def conv_configs(*, spatial: int = 2, max_batch: int = 2, max_channels: int = 4, max_side: int = 10,
                  max_kernel: int = 5, max_stride: int = 3, max_padding: int = 2, max_dilation: int = 3,
-                 bias: bool | None = None, extensions: bool = False, **fixed):
+                 bias: bool | None = None, extensions: bool = False, **held):
     """A convolution layer and input shapes that fit it: ``(layer, shapes)``.
 
     Defaults: batch 1–``max_batch`` (2), channels 1–``max_channels`` (4) with groups dividing C_in and
@@ -224,7 +222,7 @@ def conv_configs(*, spatial: int = 2, max_batch: int = 2, max_channels: int = 4,
     name = {1: "conv1d", 2: "conv2d"}.get(spatial)
     if name is None:
         raise InvalidArgument(f"spatial={spatial!r} is not allowed: spatial must be 1 or 2")
-    held = held_params(name, fixed)
+    held = held_params(name, held)
     return _conv_configs(name, spatial, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding,
                          max_dilation, bias, held, extensions)
 

@@ -23,11 +23,10 @@ from ..errors import ConfigError, InputError
 from ..strategies import check_bound, held_params, per_axis
 from . import _numpy_ops as ops
 from . import geometry
-from ._params import int_tuple, positive_int
+from .schema import Param, Schema
 from .base import Layer
-from .conv import RULE_SYMBOLS, Conv1d, Conv2d, conv_rule
+from .conv import DILATION, GROUPS, RULE_SYMBOLS, STRIDE, Conv1d, Conv2d, conv_rule
 
-PARAMETERS = ("stride", "padding", "output_padding", "dilation", "groups")
 
 
 class ConvTranspose(Layer):
@@ -38,27 +37,22 @@ class ConvTranspose(Layer):
     differentiable = ("x", "w", "b")
 
     @classmethod
-    def configs(cls, **bounds_and_fixed):
-        return conv_transpose_configs(cls, **bounds_and_fixed)
+    def configs(cls, **bounds_and_held):
+        return conv_transpose_configs(cls, **bounds_and_held)
 
     @classmethod
     def sweep_space(cls, **bounds):
         return conv_transpose_sweep_space(cls, **bounds)
 
+    schema = Schema(STRIDE,
+                    Param("padding", "ints", 0, "d·(k − 1) − p zeros of implicit padding: p cropped from both ends "
+                          "of the output (ints only, as torch)", minimum=0),
+                    Param("output_padding", "ints", 0, "positions added at the end of the output (smaller than "
+                          "stride or dilation)", minimum=0),
+                    DILATION, GROUPS)
+
     def validate(self, params):
-        unknown = set(params) - set(PARAMETERS)
-        if unknown:
-            raise ConfigError(f"{self.name} has no parameter {sorted(unknown)[0]!r}; "
-                              f"its parameters are {', '.join(PARAMETERS)}")
-        nd = self.spatial
-        if isinstance(params.get("padding"), str):
-            raise ConfigError(f"padding={params['padding']!r} is not allowed: {self.name} takes padding as "
-                              "ints >= 0 (as torch.nn.functional)")
-        out = {"stride": int_tuple("stride", params.get("stride", 1), nd, minimum=1),
-               "padding": int_tuple("padding", params.get("padding", 0), nd, minimum=0),
-               "output_padding": int_tuple("output_padding", params.get("output_padding", 0), nd, minimum=0),
-               "dilation": int_tuple("dilation", params.get("dilation", 1), nd, minimum=1),
-               "groups": positive_int("groups", params.get("groups", 1))}
+        out = super().validate(params)
         for op, s, d in zip(out["output_padding"], out["stride"], out["dilation"]):
             if op >= max(s, d):
                 raise ConfigError(f"output_padding={params['output_padding']!r} is not allowed: output_padding "
@@ -182,7 +176,7 @@ class ConvTranspose1d(ConvTranspose):
 # -- Hypothesis strategy and sweep space ---------------------------------------------------------
 def conv_transpose_configs(cls, *, max_batch: int = 2, max_channels: int = 4, max_side: int = 5,
                            max_kernel: int = 3, max_stride: int = 3, max_padding: int = 2, max_dilation: int = 2,
-                           bias: bool | None = None, **fixed):
+                           bias: bool | None = None, **held):
     """A transposed convolution and input shapes that fit it: ``(layer, shapes)``.
 
     Defaults: batch 1–``max_batch`` (2), channels 1–``max_channels`` (4) with groups dividing both, input
@@ -195,10 +189,9 @@ def conv_transpose_configs(cls, *, max_batch: int = 2, max_channels: int = 4, ma
                         ("max_kernel", max_kernel), ("max_stride", max_stride), ("max_dilation", max_dilation)]:
         check_bound(name, value, 1)
     check_bound("max_padding", max_padding, 0)
-    probe = dict(fixed)
-    if "output_padding" in fixed and "stride" not in fixed and "dilation" not in fixed:
-        probe["stride"] = max_stride  # a held output_padding alone must fit the largest stride drawn
-    held = {k: v for k, v in held_params(cls.name, probe).items() if k in fixed}
+    # a held output_padding alone must fit the largest stride drawn
+    alone = "output_padding" in held and "stride" not in held and "dilation" not in held
+    held = held_params(cls.name, held, **({"stride": max_stride} if alone else {}))
     return _configs(cls, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding, max_dilation,
                     bias, held)
 
