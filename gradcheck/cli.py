@@ -84,15 +84,16 @@ def _named_layer(argv: list[str]) -> tuple[str | None, str | None]:
     return command, next((t for t in argv[argv.index(command) + 1:] if t in REGISTRY), None)
 
 
-def _add_layer_flags(subparser, name: str) -> None:
+def _add_layer_flags(subparser, command: str, name: str) -> None:
     """The layer's parameters, from its schema, as flags of ``gradcheck verify LAYER`` (and sweep, report, exercise):
     ``--help`` then lists each with its meaning, allowed values and default. A flag given several times holds the
     parameter to a set of allowed values; ``--kernel_size`` (the parameter's own spelling) is taken too."""
     schema = REGISTRY[name].schema
+    what = ("held at the value given (given several times: one of those values), the others drawn"
+            if command in ("verify", "sweep") else "the layer's configuration, the others at their defaults")
     group = subparser.add_argument_group(
-        f"parameters of {name}", "held at the value given (given several times: one of those values), the others "
-        "drawn; VALUE is an int, ints separated by commas (one per spatial axis), true/false or a word"
-        if schema.names else "none")
+        f"parameters of {name}", f"{what}; VALUE is an int, ints separated by commas (one per spatial axis), "
+        "true/false or a word" if schema.names else "none")
     for (option, text), param in zip(schema.describe(getattr(REGISTRY[name], "spatial", 2)), schema):
         group.add_argument(option, dest=PARAM_DEST + param.name, action="append", type=_param_value, metavar="VALUE",
                            help=text)
@@ -409,7 +410,7 @@ def _main(argv) -> int:
     command, named = _named_layer(argv)
     if named is not None:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        _add_layer_flags(sub.choices[command], named)
+        _add_layer_flags(sub.choices[command], command, named)
     try:
         argv, extra = _split_held(parser, argv)
         args, rest = parser.parse_known_args(argv)
