@@ -95,8 +95,13 @@ def _add_layer_flags(subparser, command: str, name: str) -> None:
         f"parameters of {name}", f"{what}; VALUE is an int, ints separated by commas (one per spatial axis), "
         "true/false or a word" if schema.names else "none")
     for (option, text), param in zip(schema.describe(getattr(REGISTRY[name], "spatial", 2)), schema):
+        # nargs="?": a flag without its value reaches _schema_held, which says so in the words used for any
+        # layer parameter, rather than argparse's "expected one argument"
         group.add_argument(option, dest=PARAM_DEST + param.name, action="append", type=_param_value, metavar="VALUE",
-                           help=text)
+                           nargs="?", const=_NO_VALUE, help=text)
+
+
+_NO_VALUE = object()  # a schema flag given without a value
 
 
 def _schema_held(args) -> dict:
@@ -104,7 +109,10 @@ def _schema_held(args) -> dict:
     held = {}
     for dest, values in vars(args).items():
         if dest.startswith(PARAM_DEST) and values is not None:
-            held[dest[len(PARAM_DEST):]] = values[0] if len(set(values)) == 1 else frozenset(values)
+            name = dest[len(PARAM_DEST):]
+            if _NO_VALUE in values:
+                raise argparse.ArgumentTypeError(f"layer parameter {flag(name)} needs a value")
+            held[name] = values[0] if len(set(values)) == 1 else frozenset(values)
     return held
 
 

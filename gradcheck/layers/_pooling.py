@@ -95,8 +95,9 @@ class Pool2d(Layer):
 
         p, counts = self.params, self.window_counts(x.shape[2:])
         outs, pads = [c.out for c in counts], self.pads(x.shape[2:])
-        # the last window's end, s·(out − 1) + extent, past the input and its padding before
-        after = [max(c.stride * (c.out - 1) + c.extent - c.size - c.pad_before, 0) for c in counts]
+        # how far the last window reaches past the input and its padding before (ceil_mode)
+        after = [max(geometry.reach(c.out, c.kernel, stride=c.stride, dilation=c.dilation) - c.size - c.pad_before, 0)
+                 for c in counts]
         padded = jnp.pad(x, ((0, 0), (0, 0), (pads[0][0], after[0]), (pads[1][0], after[1])), constant_values=fill)
         (kh, kw), (sh, sw), (dh, dw) = p["kernel_size"], p["stride"], self.dilation
         return [padded[:, :, dh * a:dh * a + sh * (outs[0] - 1) + 1:sh, dw * b:dw * b + sw * (outs[1] - 1) + 1:sw]
@@ -218,7 +219,7 @@ def _pool_configs(draw, cls, max_batch, max_channels, max_side, max_kernel, max_
     layer = cls(**params)
     sides = []
     for k, d, p in zip(kernel, layer.dilation, layer.params["padding"] if params["padding"] != "same" else (0, 0)):
-        low = 1 if params["padding"] == "same" else max(1, d * (k - 1) + 1 - 2 * p)
+        low = 1 if params["padding"] == "same" else max(1, geometry.extent(k, d) - 2 * p)
         sides.append(draw(st.integers(low, max(low, max_side))))
     shapes = {"x": (draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels)), *sides)}
     try:

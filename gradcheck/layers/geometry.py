@@ -157,6 +157,11 @@ def taps(out: int, kernel: int, *, stride: int = 1, dilation: int = 1, pad_befor
     return stride * np.arange(out)[:, None] + dilation * np.arange(kernel)[None, :] - pad_before
 
 
+def reach(out: int, kernel: int, *, stride: int = 1, dilation: int = 1) -> int:
+    """Positions of the padded input that ``out`` windows reach: s·(out − 1) + d·(k − 1) + 1."""
+    return stride * (out - 1) + extent(kernel, dilation)
+
+
 def window_starts(out: int, *, stride: int = 1, pad_before: int = 0) -> np.ndarray:
     """(out,) int array: where each window starts, s·i − p_b (tap 0 of :func:`taps`)."""
     return taps(out, 1, stride=stride, pad_before=pad_before)[:, 0]
@@ -167,6 +172,6 @@ def tap_position(i, a, *, stride: int = 1, dilation: int = 1, pad_before: int = 
     return stride * i + dilation * a - pad_before
 
 
-__all__ = ["WindowCount", "extent", "largest_kernel", "resolve_padding", "same_padding", "tap_position", "taps",
+__all__ = ["WindowCount", "extent", "largest_kernel", "reach", "resolve_padding", "same_padding", "tap_position", "taps",
            "transposed_output_size", "unpool_output_size", "upsample_output_size", "window_count", "window_starts", "window_counts",
            "window_output_size", "window_output_sizes"]
