@@ -193,7 +193,7 @@ def _build_parser() -> argparse.ArgumentParser:
     v.add_argument("--all", action="store_true", help="verify every registered layer, one row each")
     v.epilog = ("Any layer parameter may be held as --name VALUE, e.g. --stride 2 --padding same --dilation 2,1 "
                 "--groups 2; the others are drawn. VALUE is an int, ints separated by commas, a number, true/false "
-                "or a word.")
+                "or a word. 'gradcheck verify LAYER --help' lists the layer's parameters.")
     v.add_argument("--examples", type=int, default=100, help="configurations to draw (default 100)")
     v.add_argument("--seed", type=_io.seed, help="random seed (default: a fresh one, printed for reproduction)")
     v.add_argument("--kind", choices=("integer", "rational", "float"), default="integer",
