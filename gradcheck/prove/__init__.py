@@ -1,0 +1,38 @@
+"""Proofs for every shape: the backward identities of conv1d/conv2d (groups), conv_transpose1d/2d, avg_pool2d and
+max_pool2d, derived from each layer's own forward rule with symbolic sizes, strides, paddings and dilations.
+
+>>> import gradcheck as gc
+>>> p = gc.prove("conv1d")
+>>> p.ok, all(s.checked for s in p.steps)
+(True, True)
+>>> gc.prove("conv1d", claim="no_rotation").failed_step
+'dL/dX: full correlation of the dilated dL/dO with the rotated filter, cropped: reverse the filter'
+
+The rewrite engine is ``engine.py`` (terms, rules, side conditions, exact evaluation); one module per proof family.
+"""
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .proof import CLAIMS, Claim, Proof, Step, claim_of
+
+PROVABLE = ("conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "avg_pool2d", "max_pool2d")
+
+
+def prove(name: str, claim="textbook", *, seed: int = 0, instances: int = 3) -> Proof:
+    """The proof of ``name``'s backward identities for every shape (``p.steps``, each ``.checked``; ``p.ok``).
+
+    ``claim``: "textbook" (the true forms), "no_rotation" or "no_stride_dilation" (classic mistakes, which fail at a
+    named step: ``p.failed_step``), or a :class:`Claim`. ``instances`` seeded random configurations (``seed``) on which
+    the claimed forms are evaluated and compared exactly with the sympy oracle."""
+    if name not in PROVABLE:
+        raise ConfigError(f"no proof for layer {name!r}: proofs exist for {', '.join(PROVABLE)}")
+    if not isinstance(instances, int) or isinstance(instances, bool) or not 1 <= instances <= 20:
+        raise ConfigError(f"instances={instances!r} is not allowed: it must be an int in 1..20")
+    claim = claim_of(claim)
+    if name in ("conv1d", "conv2d"):
+        from .conv import prove_conv
+        return prove_conv(name, claim, seed, instances)
+    raise ConfigError(f"no proof for layer {name!r} yet")
+
+
+__all__ = ["CLAIMS", "PROVABLE", "Claim", "Proof", "Step", "prove"]
