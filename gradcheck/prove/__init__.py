@@ -32,6 +32,9 @@ def prove(name: str, claim="textbook", *, seed: int = 0, instances: int = 3) -> 
     if name in ("conv1d", "conv2d"):
         from .conv import prove_conv
         return prove_conv(name, claim, seed, instances)
+    if name in ("conv_transpose1d", "conv_transpose2d"):
+        from .conv_transpose import prove_conv_transpose
+        return prove_conv_transpose(name, claim, seed, instances)
     raise ConfigError(f"no proof for layer {name!r} yet")
 
 

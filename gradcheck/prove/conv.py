@@ -352,7 +352,6 @@ class ConvProof:
         same = not d.stopped and str(d.term.show()) == str(d.final.show())
         from .engine import Condition
         d.note("the claimed form", "comparison", "Σ_n Σ_positions G.", [Condition("derived = Σ G", None, same, "structural")])
-        d.steps[-1].rule = "comparison"
         return d
 
     # -- instantiation -----------------------------------------------------------------------------------------------------

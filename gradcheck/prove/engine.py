@@ -163,7 +163,11 @@ class Domain:
 
     def is_zero(self, expr) -> bool:
         e = self.reduced(expr)
-        return e == 0 or sp.simplify(e) == 0
+        if e == 0:
+            return True
+        if e.is_rational_function():  # cancel gives the canonical p/q: zero exactly when it is 0
+            return sp.cancel(sp.together(e)) == 0
+        return sp.simplify(e) == 0
 
     def is_nonneg(self, expr, ranges: dict) -> tuple[bool, str]:
         """expr ≥ 0 for every index in its range: expr is linear in each index; its minimum over the box of ranges
@@ -375,8 +379,8 @@ class Rules:
             ok, how = self.domain.is_nonneg(b.rhs - b.lhs, ranges)
         elif b.kind == "eq":
             ok, how = self.domain.is_zero(b.lhs - b.rhs), "simplify"
-        else:
-            ok, how = False, "divisibility is not dropped"
+        else:  # [s | e] where e/s is an integer expression (e = s·m)
+            ok, how = bool(sp.simplify(b.rhs / b.lhs).is_integer), "e/s is an integer expression"
         cond = Condition(f"{mathprint.latex(b.show())} holds in the index ranges", None, ok, how)
         return Term(term.sums, term.brackets[:k] + term.brackets[k + 1:], term.factors), [cond]
 
@@ -384,12 +388,10 @@ class Rules:
         """Drop every bracket of kind ≤ or = that the ranges imply (each one a checked condition)."""
         conds, k = [], 0
         while k < len(term.brackets):
-            b = term.brackets[k]
-            if b.kind != "div":
-                new, c = self.drop(term, k)
-                if c[0].checked:
-                    term, conds = new, conds + c
-                    continue
+            new, c = self.drop(term, k)
+            if c[0].checked:
+                term, conds = new, conds + c
+                continue
             k += 1
         return term, conds
 
@@ -400,6 +402,42 @@ class Rules:
             raise Stop("only a [… ≤ …] bracket is shown false")
         ok, how = self.domain.is_nonneg(b.lhs - b.rhs - 1, {**self.ranges(term), **ranges})
         return [Condition(f"{mathprint.latex(b.show())} is 0 there", None, ok, how)]
+
+    def scale(self, term: Term, k: int, factor):
+        """[lhs = rhs] = [factor·lhs = factor·rhs] for a nonzero factor."""
+        b = term.brackets[k]
+        if b.kind != "eq":
+            raise Stop("only an equality is scaled")
+        cond = Condition(f"the factor {mathprint.latex(factor)} is nonzero", None,
+                         bool(self.domain.reduced(factor).is_nonzero), "assumptions")
+        new = eq(sp.expand(b.lhs * factor), sp.expand(b.rhs * factor))
+        return Term(term.sums, term.brackets[:k] + (new,) + term.brackets[k + 1:], term.factors), [cond]
+
+    def same(self, term: Term, other: Term, what: str):
+        """The two terms are equal: the same sums (variables and ranges), brackets equivalent one for one (an
+        inequality or equality up to a positive constant factor), the same factors (index by index, by simplify)."""
+        conds = [Condition(f"{what}: the same summed indices and ranges", None,
+                           sorted(map(str, term.bound)) == sorted(map(str, other.bound)) and all(
+                               any(u == v and self.domain.is_zero(lo - l2) and self.domain.is_zero(hi - h2)
+                                   for u, l2, h2 in other.sums) for v, lo, hi in term.sums), "simplify")]
+        free = set(self.free) | set(term.bound)
+        pending = list(other.brackets)
+        for b in term.brackets:
+            k = next((k for k, c in enumerate(pending) if _equivalent(b, c, self.domain, free)), None)
+            conds.append(Condition(f"{what}: {mathprint.latex(b.show())} has its match", None, k is not None,
+                                   "simplify (up to a positive constant factor)"))
+            if k is not None:
+                pending.pop(k)
+        conds.append(Condition(f"{what}: no bracket is left over", None, not pending, "structural"))
+        pending = list(other.factors)
+        for f in term.factors:
+            k = next((k for k, g in enumerate(pending) if _same_read(f, g, self.domain)), None)
+            conds.append(Condition(f"{what}: the factor {mathprint.latex(f)} has its match", None, k is not None,
+                                   "simplify each index"))
+            if k is not None:
+                pending.pop(k)
+        conds.append(Condition(f"{what}: no factor is left over", None, not pending, "structural"))
+        return conds
 
     # definitions ------------------------------------------------------------------------------------------------------------
     def fold(self, term: Term, definition: "Definition", at: tuple):
@@ -434,6 +472,22 @@ class Rules:
         read = definition.base[tuple(at)]
         sums = tuple(s for s in term.sums if s[0] not in body_sums)
         return Term(sums, tuple(rest_b), tuple(rest_f) + (read,)), conds
+
+
+def _equivalent(a: Cond, b: Cond, domain: Domain, indices) -> bool:
+    if a.kind != b.kind:
+        return False
+    if a.kind == "div":
+        return domain.is_zero(a.lhs - b.lhs) and (domain.is_zero(a.rhs - b.rhs) or domain.is_zero(a.rhs + b.rhs))
+    if domain.is_zero(a.gap - b.gap):
+        return True
+    if b.gap == 0:
+        return False
+    ratio = sp.simplify(a.gap / b.gap)
+    if ratio.free_symbols & set(indices):
+        return False
+    r = domain.reduced(ratio)
+    return bool(r.is_positive) if a.kind == "le" else bool(r.is_nonzero)
 
 
 def _same_read(f, want, domain: Domain) -> bool:

@@ -75,9 +75,11 @@ class Derivation:
             self.steps.append(Step(name, rule, text, None, [Condition(f"the rule does not apply: {why}")], lhs))
             return False
         term, conds = out[0], out[1]
-        self.steps.append(Step(name, rule, text, term, conds, lhs))
-        self.term = term
-        return self.steps[-1].checked
+        checked = all(c.checked for c in conds)
+        # a step not proved shows no result: only the conditions that failed
+        self.steps.append(Step(name, rule, text, term if checked else None, conds, lhs))
+        self.term = term if checked else self.term
+        return checked
 
     def note(self, name: str, rule: str, text: str, conditions: list) -> bool:
         """A step that proves a fact about the current term without changing it."""
@@ -99,7 +101,7 @@ class Derivation:
 
     @property
     def checked(self) -> bool:
-        return bool(self.steps) and all(s.checked for s in self.steps) and self.steps[-1].rule == "comparison"
+        return bool(self.steps) and all(s.checked for s in self.steps) and self.steps[-1].rule.startswith("comparison")
 
 
 @dataclass
