@@ -35,7 +35,8 @@ def prove(name: str, claim="textbook", *, seed: int = 0, instances: int = 3) -> 
     if name in ("conv_transpose1d", "conv_transpose2d"):
         from .conv_transpose import prove_conv_transpose
         return prove_conv_transpose(name, claim, seed, instances)
-    raise ConfigError(f"no proof for layer {name!r} yet")
+    from .pool import prove_pool
+    return prove_pool(name, claim, seed, instances)
 
 
 __all__ = ["CLAIMS", "PROVABLE", "Claim", "Proof", "Step", "prove"]

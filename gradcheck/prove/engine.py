@@ -152,8 +152,9 @@ class Domain:
     ``facts``: display rows (text, expression); ``reduce``: e.g. H -> (H_out − 1)·s + a + d(K − 1) + 1 − p − p',
     s -> 1 + a + ā: after it, a fact such as a ≤ s − 1 is ā ≥ 0, which SymPy's assumptions know."""
 
-    def __init__(self, facts, reduce: dict):
+    def __init__(self, facts, reduce: dict, value_ranges: dict | None = None):
         self.facts, self.reduce = facts, reduce
+        self.value_ranges = value_ranges or {}  # IndexedBase -> (lo, hi): arrays of indices (a window's argmax)
 
     def reduced(self, expr) -> sp.Expr:
         expr = sp.sympify(expr)
@@ -173,6 +174,11 @@ class Domain:
         """expr ≥ 0 for every index in its range: expr is linear in each index; its minimum over the box of ranges
         (each index at the end its coefficient's sign picks) must be nonnegative under the assumptions."""
         e = sp.expand(sp.sympify(expr))
+        ranges = dict(ranges)
+        for read in e.atoms(sp.Indexed):
+            if read.base in self.value_ranges:  # an array of tap indices ranges like an index
+                stand_in = sp.Dummy(str(read.base.label), integer=True)
+                e, ranges[stand_in] = e.xreplace({read: stand_in}), self.value_ranges[read.base]
         for v in [v for v in e.free_symbols if v in ranges]:
             coeff = sp.expand(sp.diff(e, v))
             if v in coeff.free_symbols:
@@ -200,6 +206,8 @@ class Stop(Exception):
 def _linear(expr, v):
     """(a, r) with expr = a·v + r, a free of v; None if expr is not linear in v."""
     expr = sp.expand(expr)
+    if any(v in read.free_symbols for read in expr.atoms(sp.Indexed)):
+        return None  # v inside an array read: no coefficient to speak of
     a = sp.expand(sp.diff(expr, v))
     r = sp.expand(expr - a * v)
     if v in a.free_symbols or v in r.free_symbols:
@@ -265,7 +273,8 @@ class Rules:
         """Σ_v [lhs = rhs] f(v) with lhs − rhs = a·v + r: v := −r/a, adding [a | −r] unless a = ±1, and lo ≤ v ≤ hi."""
         if v not in term.bound:
             raise Stop(f"{v} is not summed over")
-        candidates = [k for k, b in enumerate(term.brackets) if b.kind == "eq" and v in b.free_symbols]
+        candidates = [k for k, b in enumerate(term.brackets) if b.kind == "eq" and v in b.free_symbols
+                      and _linear(b.lhs - b.rhs, v) is not None]
         if which is not None:
             candidates = [k for k in candidates if k == which]
         if not candidates:
@@ -403,6 +412,23 @@ class Rules:
         ok, how = self.domain.is_nonneg(b.lhs - b.rhs - 1, {**self.ranges(term), **ranges})
         return [Condition(f"{mathprint.latex(b.show())} is 0 there", None, ok, how)]
 
+    def substitute_equal(self, term: Term, k: int):
+        """[E = u]·[φ(E)] = [E = u]·[φ(u)]: a bracket whose side is E (by simplify) gets u instead."""
+        e = term.brackets[k]
+        if e.kind != "eq":
+            raise Stop("only an equality is substituted")
+        out, changed = [], 0
+        for j, b in enumerate(term.brackets):
+            if j != k and b.kind == "le":
+                lhs = e.rhs if self.domain.is_zero(b.lhs - e.lhs) else b.lhs
+                rhs = e.rhs if self.domain.is_zero(b.rhs - e.lhs) else b.rhs
+                changed += (lhs is not b.lhs) + (rhs is not b.rhs)
+                b = Cond("le", lhs, rhs)
+            out.append(b)
+        cond = Condition(f"{mathprint.latex(e.show())} is a factor of the term: the other brackets may use it", None,
+                         changed > 0, f"{changed} sides rewritten")
+        return Term(term.sums, tuple(out), term.factors), [cond]
+
     def scale(self, term: Term, k: int, factor):
         """[lhs = rhs] = [factor·lhs = factor·rhs] for a nonzero factor."""
         b = term.brackets[k]
@@ -532,6 +558,14 @@ class Instance:
 
 def _index(expr, env: dict, inst: Instance):
     expr = sp.sympify(expr).subs(inst.values)
+    reads = sorted(expr.atoms(sp.Indexed), key=str)
+    if reads:  # an index that reads an array of indices (a window's argmax): read it first
+        env = dict(env)
+        shape = np.broadcast_shapes(*[np.shape(v) for v in env.values()])
+        for k, read in enumerate(reads):
+            stand_in = sp.Symbol(f"_read{k}")
+            env[stand_in] = np.asarray(_read(read, env, np.ones(shape, dtype=bool), inst), dtype=np.int64)
+            expr = expr.xreplace({read: stand_in})
     syms = sorted(expr.free_symbols, key=str)
     if not syms:
         return np.asarray(Fraction(int(sp.numer(expr)), int(sp.denom(expr))) if expr.is_Rational else expr)
@@ -578,7 +612,10 @@ def _factor(f, env, mask, inst):
     if isinstance(f, sp.Mul):
         return functools.reduce(operator.mul, [_factor(a, env, mask, inst) for a in f.args])
     if isinstance(f, sp.Pow) and f.exp == -1:
-        return 1 / _factor(f.base, env, mask, inst)
+        x = _factor(f.base, env, mask, inst)
+        if np.any(mask & (x == 0)):
+            raise ZeroDivisionError(f"{f.base} is 0 where the brackets hold")
+        return np.where(x == 0, 0, Fraction(1) / np.where(x == 0, 1, x))
     if isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp > 0:
         return _factor(f.base, env, mask, inst) ** int(f.exp)
     v = f.subs(inst.values)

@@ -92,12 +92,10 @@ class Derivation:
         """The last step: the derived term is, factor for factor, the claimed textbook form."""
         if self.stopped:
             return False
-        same = (self.term is not None and len(self.term.sums) == len(final.sums) == 0
-                and len(self.term.brackets) == len(final.brackets) == 0
-                and sorted(map(str, self.term.factors)) == sorted(map(str, final.factors)))
+        conds = self.rules.same(self.term, final, "the claimed form")
         self.steps.append(Step("the claimed textbook form", "comparison", "The derived term is the claimed form.",
-                               self.term, [Condition("derived term = claimed form", None, same, "structural")]))
-        return same
+                               self.term, conds))
+        return self.steps[-1].checked
 
     @property
     def checked(self) -> bool:
