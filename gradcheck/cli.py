@@ -9,6 +9,7 @@
     gradcheck report conv2d [--stride 2 --padding 1] [--size small|WxH] [--format md|html|tex] [--out DIR]
     gradcheck grade CASES.toml [--answers STUDENT.toml] [--json | --format gradescope] [--expected]
     gradcheck exercise new conv2d [--stride 2 ...] [--seed S]
+    gradcheck prove conv2d [--claim no_rotation] [--format md|html|tex] [--out DIR]
 
 ``report`` lives in ``gradcheck/report/cli.py``, ``grade`` and ``exercise`` in ``gradcheck/grading/cli.py``:
 each adds its subparser and sets ``run``. ``verify`` draws configurations with Hypothesis (layer parameters given as ``--name value`` are held), runs
@@ -32,6 +33,7 @@ from .errors import ConfigError, GradcheckError
 from .grading import cli as grading_cli
 from .layers import REGISTRY, layers
 from .report import cli as report_cli
+from .prove import cli as prove_cli
 from .strategies import configs
 from .verify import choose_oracles, verify
 
@@ -171,6 +173,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     grading_cli.add_parser(sub)
     report_cli.add_parser(sub)
+    prove_cli.add_parser(sub)  # gradcheck prove LAYER: the backward identities for every shape (gradcheck/prove)
     return parser
 
 

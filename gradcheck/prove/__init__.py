@@ -12,6 +12,9 @@ The rewrite engine is ``engine.py`` (terms, rules, side conditions, exact evalua
 """
 from __future__ import annotations
 
+import sys
+import types
+
 from ..errors import ConfigError
 from .proof import CLAIMS, Claim, Proof, Step, claim_of
 
@@ -40,3 +43,14 @@ def prove(name: str, claim="textbook", *, seed: int = 0, instances: int = 3) -> 
 
 
 __all__ = ["CLAIMS", "PROVABLE", "Claim", "Proof", "Step", "prove"]
+
+
+class _CallableModule(types.ModuleType):
+    """``gc.prove("conv2d")``: the package is callable, so that the public name ``gradcheck.prove`` is both this
+    package (``gradcheck.prove.Claim``) and the function (importing a submodule rebinds the package attribute)."""
+
+    def __call__(self, name: str, claim="textbook", **kwargs) -> Proof:
+        return prove(name, claim, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -9,8 +9,8 @@ import sympy as sp
 
 from .. import symbolic
 from ..layers import layer as make_layer
-from ..report import document, mathprint
-from .engine import Definition, Domain, Instance, Rules, Stop, Term, divides, eq, le, within
+from ..report import document
+from .engine import _txt, Definition, Domain, Instance, Rules, Stop, Term, divides, eq, le, within
 from .proof import Derivation, InstanceCheck, Proof, instantiate, partial
 
 
@@ -33,11 +33,11 @@ class Geometry:
 
     def facts(self):
         s, d, K, p, q, a, H, out = self.s, self.d, self.K, self.p, self.q, self.a, self.H, self.out
-        return [(sp.Ge(s, 1), ", ", sp.Ge(d, 1), ", ", sp.Ge(K, 1), ", ", sp.Ge(out, 1), ", ", sp.Ge(p, 0), ", ",
-                 sp.Ge(q, 0), ": integers (padding p before, p' after; torch pads p = p', TensorFlow's 'same' may not)"),
+        return [(sp.Ge(s, 1, evaluate=False), ", ", sp.Ge(d, 1, evaluate=False), ", ", sp.Ge(K, 1, evaluate=False), ", ", sp.Ge(out, 1, evaluate=False), ", ", sp.Ge(p, 0, evaluate=False), ", ",
+                 sp.Ge(q, 0, evaluate=False), ": integers (padding p before, p' after; torch pads p = p', TensorFlow's 'same' may not)"),
                 ("the output size ", sp.Eq(out, sp.floor((H + p + q - d * (K - 1) - 1) / s) + 1, evaluate=False),
                  " written exactly as ", sp.Eq(H + p + q - d * (K - 1) - 1, (out - 1) * s + a, evaluate=False),
-                 " with remainder ", sp.Le(0, a), ", ", sp.Le(a, s - 1),
+                 " with remainder ", sp.Le(0, a, evaluate=False), ", ", sp.Le(a, s - 1, evaluate=False),
                  " (checks substitute s = 1 + a + ā, ā ≥ 0)")]
 
     def reduce(self):
@@ -289,7 +289,7 @@ class ConvProof:
         for axis, (k, ax) in enumerate(zip(self.taps, self.axes)):
             slope = sp.diff(gread.indices[2 + axis], k)
             conds.append(Condition(f"G̃ is read at a position increasing with {k} by d (a correlation): its slope is "
-                                   f"{mathprint.latex(slope)}", None, self.domain.is_zero(slope - ax.d), "simplify"))
+                                   f"{_txt(slope)}", None, self.domain.is_zero(slope - ax.d), "simplify"))
         return term, conds
 
     # -- dL/dF --------------------------------------------------------------------------------------------------------------

@@ -41,8 +41,8 @@ class ConvTransposeProof:
                   "C_out = g·O_g)",)]
         reduce = {}
         for ax in self.axes:
-            facts.append((sp.Ge(ax.s, 1), ", ", sp.Ge(ax.d, 1), ", ", sp.Ge(ax.K, 1), ", ", sp.Ge(ax.H, 1), ", ",
-                          sp.Ge(ax.p, 0), ", ", sp.Ge(ax.op, 0), " (output_padding), integers; the output size ",
+            facts.append((sp.Ge(ax.s, 1, evaluate=False), ", ", sp.Ge(ax.d, 1, evaluate=False), ", ", sp.Ge(ax.K, 1, evaluate=False), ", ", sp.Ge(ax.H, 1, evaluate=False), ", ",
+                          sp.Ge(ax.p, 0, evaluate=False), ", ", sp.Ge(ax.op, 0, evaluate=False), " (output_padding), integers; the output size ",
                           sp.Eq(ax.out, ax.out_value, evaluate=False), " ≥ 1"))
             reduce[ax.out] = ax.out_value
         self.domain = Domain(facts, reduce)

@@ -80,6 +80,10 @@ class Iverson(sp.Expr):
 
     _OPS = {"le": (r"\le", "\u2264"), "eq": ("=", "="), "div": (r"\mid", "\u2223")}
 
+    def _sympystr(self, printer):
+        kind, lhs, rhs = self.args
+        return f"[{_txt(lhs)} {self._OPS[kind.name][1]} {_txt(rhs)}]"
+
     def _latex(self, printer):
         kind, lhs, rhs = self.args
         return rf"\left[{printer._print(lhs)} {self._OPS[kind.name][0]} {printer._print(rhs)}\right]"
@@ -118,6 +122,11 @@ class Term:
         parts = [b.show() for b in self.brackets] + [_tidy_reads(f) for f in self.factors]
         body = mathprint.product(*parts) if parts else sp.Integer(1)
         return sp.Sum(body, *[sp.Tuple(v, lo, hi) for v, lo, hi in self.sums]) if self.sums else body
+
+
+def _txt(expr) -> str:
+    """An expression in condition texts (plain text in every format): d·k + i·s − p."""
+    return sp.sstr(expr).replace("**", "^").replace("*", "·")
 
 
 def _expand_indices(f):
@@ -247,7 +256,7 @@ class Rules:
             if bracket_reads and not hold_conditions:
                 raise Stop(f"a bracket of {t.show()} depends on {base}")
             if not reads:
-                conds.append(Condition(f"the term {mathprint.latex(t.show())} does not read {base}: derivative 0",
+                conds.append(Condition(f"the term {_txt(t.show())} does not read {base}: derivative 0",
                                        None, True, "structural"))
                 continue
             if len(reads) > 1:
@@ -261,7 +270,7 @@ class Rules:
                              for b in t.brackets)
                 for guarded, gap, text in [(has_lo, e, "≥ 0"), (has_hi, size - 1 - e, f"≤ {size} − 1")]:
                     ok, how = (True, "a bracket of the term") if guarded else self.domain.is_nonneg(gap, ranges)
-                    conds.append(Condition(f"the read index {mathprint.latex(e)} {text}", None, ok, how))
+                    conds.append(Condition(f"the read index {_txt(e)} {text}", None, ok, how))
             deltas = tuple(eq(e, a) for e, a in zip(read.indices, at))
             out.append(Term(t.sums, t.brackets + deltas, tuple(others)))
         if hold_conditions:
@@ -286,10 +295,10 @@ class Rules:
             raise Stop(f"{b.show()} is not linear in {v}")
         a, r = lin
         sol = sp.expand(-r / a)
-        conds = [Condition(f"the coefficient {mathprint.latex(a)} of {v} is nonzero", sp.Ne(a, 0),
+        conds = [Condition(f"the coefficient {_txt(a)} of {v} is nonzero", sp.Ne(a, 0),
                            bool(self.domain.reduced(a).is_nonzero), "assumptions")]
         check = sp.simplify((b.lhs - b.rhs).subs(v, sol))
-        conds.append(Condition(f"{v} = {mathprint.latex(sol)} solves the bracket", None, check == 0,
+        conds.append(Condition(f"{v} = {_txt(sol)} solves the bracket", None, check == 0,
                                "simplify(lhs − rhs) = 0"))
         lo, hi = next((lo, hi) for u, lo, hi in term.sums if u == v)
         new = [c for j, c in enumerate(term.brackets) if j != k]
@@ -299,7 +308,7 @@ class Rules:
         else:  # [a | m] and lo ≤ m/a ≤ hi, written lo·a ≤ m ≤ hi·a (a > 0): integer brackets
             positive = self.domain.reduced(a).is_positive
             negative = self.domain.reduced(a).is_negative
-            conds.append(Condition(f"the sign of {mathprint.latex(a)} is known", None, bool(positive or negative),
+            conds.append(Condition(f"the sign of {_txt(a)} is known", None, bool(positive or negative),
                                    "assumptions"))
             modulus = a if positive else -a
             m = sp.expand(sol * modulus)
@@ -310,7 +319,7 @@ class Rules:
     def introduce(self, term: Term, v: sp.Symbol, lo, hi, e):
         """Σ_{v=lo}^{hi} [e = v] = 1 where lo ≤ e ≤ hi: a new summed index v with the delta [e = v] (the reverse of
         delta elimination; the old index is then eliminated with this bracket)."""
-        conds = self._within(e, lo, hi, self.ranges(term), mathprint.latex(e))
+        conds = self._within(e, lo, hi, self.ranges(term), _txt(e))
         return Term(term.sums + ((v, lo, hi),), term.brackets + (eq(e, v),), term.factors), conds
 
     # re-indexing by a bijection ------------------------------------------------------------------------------------------
@@ -324,7 +333,7 @@ class Rules:
         a, r = lin
         w = sp.Dummy("w")
         inverse = sp.expand((w - r) / a)
-        conds = [Condition(f"the slope of φ(v) = {mathprint.latex(image)} is ±1", None, a in (1, -1), "structural"),
+        conds = [Condition(f"the slope of φ(v) = {_txt(image)} is ±1", None, a in (1, -1), "structural"),
                  Condition("φ⁻¹(φ(v)) = v", None, sp.simplify(inverse.subs(w, image) - v) == 0, "simplify"),
                  Condition("φ(φ⁻¹(w)) = w", None, sp.simplify(sp.sympify(image).subs(v, inverse) - w) == 0, "simplify")]
         ends = [sp.sympify(image).subs(v, lo), sp.sympify(image).subs(v, hi)]
@@ -344,8 +353,8 @@ class Rules:
             # SymPy may already have taken an integer γ out (⌊γ + r/D⌋ = γ + ⌊r/D⌋): then γ = 0 here
             gamma = next((v for v in ranges if self.domain.is_zero(sp.diff(num, v) - den)), sp.Integer(0))
             r = sp.expand(num - gamma * den)
-            conds += [Condition(f"the remainder {mathprint.latex(r)} ≥ 0", None, *self.domain.is_nonneg(r, ranges)),
-                      Condition(f"the remainder {mathprint.latex(r)} ≤ {mathprint.latex(den)} − 1", None,
+            conds += [Condition(f"the remainder {_txt(r)} ≥ 0", None, *self.domain.is_nonneg(r, ranges)),
+                      Condition(f"the remainder {_txt(r)} ≤ {_txt(den)} − 1", None,
                                 *self.domain.is_nonneg(den - 1 - r, ranges))]
             mapping[f] = gamma
         if not mapping:
@@ -361,7 +370,7 @@ class Rules:
         ranges = self.ranges(term)
         for r in (r1, r2):
             conds += [Condition(f"0 ≤ {r}", None, *self.domain.is_nonneg(r, ranges)),
-                      Condition(f"{r} ≤ {mathprint.latex(modulus)} − 1", None,
+                      Condition(f"{r} ≤ {_txt(modulus)} − 1", None,
                                 *self.domain.is_nonneg(modulus - 1 - r, ranges))]
         brackets = term.brackets[:k] + (eq(g1, g2), eq(r1, r2)) + term.brackets[k + 1:]
         return Term(term.sums, brackets, term.factors), conds
@@ -371,7 +380,7 @@ class Rules:
         onto [0, g·D − 1] (Euclidean division), checked at its ends."""
         lo, hi = next((lo, hi) for u, lo, hi in term.sums if u == v)
         conds = [Condition("the sum starts at 0", None, self.domain.is_zero(lo), "simplify"),
-                 Condition(f"the sum ends at {mathprint.latex(hi_block)}·{mathprint.latex(block)} − 1", None,
+                 Condition(f"the sum ends at {_txt(hi_block)}·{_txt(block)} − 1", None,
                            self.domain.is_zero(hi - (hi_block * block - 1)), "simplify")]
         sums = []
         for s in term.sums:
@@ -390,7 +399,7 @@ class Rules:
             ok, how = self.domain.is_zero(b.lhs - b.rhs), "simplify"
         else:  # [s | e] where e/s is an integer expression (e = s·m)
             ok, how = bool(sp.simplify(b.rhs / b.lhs).is_integer), "e/s is an integer expression"
-        cond = Condition(f"{mathprint.latex(b.show())} holds in the index ranges", None, ok, how)
+        cond = Condition(f"{_txt(b.show())} holds in the index ranges", None, ok, how)
         return Term(term.sums, term.brackets[:k] + term.brackets[k + 1:], term.factors), [cond]
 
     def drop_implied(self, term: Term):
@@ -410,7 +419,7 @@ class Rules:
         if b.kind != "le":
             raise Stop("only a [… ≤ …] bracket is shown false")
         ok, how = self.domain.is_nonneg(b.lhs - b.rhs - 1, {**self.ranges(term), **ranges})
-        return [Condition(f"{mathprint.latex(b.show())} is 0 there", None, ok, how)]
+        return [Condition(f"{_txt(b.show())} is 0 there", None, ok, how)]
 
     def substitute_equal(self, term: Term, k: int):
         """[E = u]·[φ(E)] = [E = u]·[φ(u)]: a bracket whose side is E (by simplify) gets u instead."""
@@ -425,7 +434,7 @@ class Rules:
                 changed += (lhs is not b.lhs) + (rhs is not b.rhs)
                 b = Cond("le", lhs, rhs)
             out.append(b)
-        cond = Condition(f"{mathprint.latex(e.show())} is a factor of the term: the other brackets may use it", None,
+        cond = Condition(f"{_txt(e.show())} is a factor of the term: the other brackets may use it", None,
                          changed > 0, f"{changed} sides rewritten")
         return Term(term.sums, tuple(out), term.factors), [cond]
 
@@ -434,7 +443,7 @@ class Rules:
         b = term.brackets[k]
         if b.kind != "eq":
             raise Stop("only an equality is scaled")
-        cond = Condition(f"the factor {mathprint.latex(factor)} is nonzero", None,
+        cond = Condition(f"the factor {_txt(factor)} is nonzero", None,
                          bool(self.domain.reduced(factor).is_nonzero), "assumptions")
         new = eq(sp.expand(b.lhs * factor), sp.expand(b.rhs * factor))
         return Term(term.sums, term.brackets[:k] + (new,) + term.brackets[k + 1:], term.factors), [cond]
@@ -450,7 +459,7 @@ class Rules:
         pending = list(other.brackets)
         for b in term.brackets:
             k = next((k for k, c in enumerate(pending) if _equivalent(b, c, self.domain, free)), None)
-            conds.append(Condition(f"{what}: {mathprint.latex(b.show())} has its match", None, k is not None,
+            conds.append(Condition(f"{what}: {_txt(b.show())} has its match", None, k is not None,
                                    "simplify (up to a positive constant factor)"))
             if k is not None:
                 pending.pop(k)
@@ -458,7 +467,7 @@ class Rules:
         pending = list(other.factors)
         for f in term.factors:
             k = next((k for k, g in enumerate(pending) if _same_read(f, g, self.domain)), None)
-            conds.append(Condition(f"{what}: the factor {mathprint.latex(f)} has its match", None, k is not None,
+            conds.append(Condition(f"{what}: the factor {_txt(f)} has its match", None, k is not None,
                                    "simplify each index"))
             if k is not None:
                 pending.pop(k)
@@ -474,13 +483,13 @@ class Rules:
         for want in body.brackets:
             k = next((k for k, b in enumerate(term.brackets) if k not in used_b and b.kind == want.kind
                       and self.domain.is_zero(b.lhs - want.lhs) and self.domain.is_zero(b.rhs - want.rhs)), None)
-            conds.append(Condition(f"the term holds {mathprint.latex(want.show())}", None, k is not None, "simplify"))
+            conds.append(Condition(f"the term holds {_txt(want.show())}", None, k is not None, "simplify"))
             if k is not None:
                 used_b.add(k)
         for want in body.factors:
             k = next((k for k, f in enumerate(term.factors) if k not in used_f and _same_read(f, want, self.domain)),
                      None)
-            conds.append(Condition(f"the term holds the factor {mathprint.latex(want)}", None, k is not None,
+            conds.append(Condition(f"the term holds the factor {_txt(want)}", None, k is not None,
                                    "simplify each index"))
             if k is not None:
                 used_f.add(k)

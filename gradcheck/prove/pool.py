@@ -38,9 +38,9 @@ class PoolProof:
         self.X, self.G, self.D = sp.IndexedBase("X"), sp.IndexedBase("G"), sp.IndexedBase("D")
         self.Ar, self.Ac = sp.IndexedBase("A^{row}"), sp.IndexedBase("A^{col}")
         value_ranges = {self.Ar: (0, self.axes[0]["K"] - 1), self.Ac: (0, self.axes[1]["K"] - 1)}
-        facts = [("N, C ≥ 1; per axis ", sp.Ge(self.axes[0]["s"], 1), ", ", sp.Ge(self.axes[0]["K"], 1), ", ",
-                  sp.Ge(self.axes[0]["H"], 1), ", ", sp.Ge(self.axes[0]["p"], 0),
-                  (", d ≥ 1" if self.is_max else ""), ", any output size ", sp.Ge(self.axes[0]["out"], 1),
+        facts = [("N, C ≥ 1; per axis ", sp.Ge(self.axes[0]["s"], 1, evaluate=False), ", ", sp.Ge(self.axes[0]["K"], 1, evaluate=False), ", ",
+                  sp.Ge(self.axes[0]["H"], 1, evaluate=False), ", ", sp.Ge(self.axes[0]["p"], 0, evaluate=False),
+                  (", d ≥ 1" if self.is_max else ""), ", any output size ", sp.Ge(self.axes[0]["out"], 1, evaluate=False),
                   " (the floor rule or ceil_mode's): integers; p is the padding before (TensorFlow's 'same' may pad "
                   "more after, which no window index here depends on)")]
         if self.is_max:
