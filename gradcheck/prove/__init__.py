@@ -12,6 +12,7 @@ The rewrite engine is ``engine.py`` (terms, rules, side conditions, exact evalua
 """
 from __future__ import annotations
 
+import functools
 import sys
 import types
 
@@ -31,7 +32,12 @@ def prove(name: str, claim="textbook", *, seed: int = 0, instances: int = 3) -> 
         raise ConfigError(f"no proof for layer {name!r}: proofs exist for {', '.join(PROVABLE)}")
     if not isinstance(instances, int) or isinstance(instances, bool) or not 1 <= instances <= 20:
         raise ConfigError(f"instances={instances!r} is not allowed: it must be an int in 1..20")
-    claim = claim_of(claim)
+    return _prove(name, claim_of(claim), seed, instances)
+
+
+@functools.lru_cache(maxsize=32)
+def _prove(name: str, claim: Claim, seed: int, instances: int) -> Proof:
+    """Proofs are deterministic (seeded instances): each is built once per process."""
     if name in ("conv1d", "conv2d"):
         from .conv import prove_conv
         return prove_conv(name, claim, seed, instances)

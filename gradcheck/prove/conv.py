@@ -416,4 +416,5 @@ def prove_conv(name: str, claim, seed: int = 0, count: int = 3) -> Proof:
     defs_shown = [(d.text, d) for d in (gt, fh, p, y, xp, cc)]
     return Proof(name, claim, f"Proof: the backward identities of {name}, for every shape", intro,
                  cp.domain.facts, defs_shown, derivations, checks,
-                 command=f"gradcheck prove {name}" + ("" if claim.name == "textbook" else f" --claim {claim.name}"))
+                 command=f"gradcheck prove {name}" + ("" if claim.name == "textbook" else f" --claim {claim.name}"),
+                 source=cp)

@@ -362,4 +362,5 @@ def prove_conv_transpose(name: str, claim, seed: int = 0, count: int = 3) -> Pro
                                                                                               (corr.text, corr)]
     return Proof(name, claim, f"Proof: the backward identities of {name}, for every shape", intro, cp.domain.facts,
                  shown, derivations, checks,
-                 command=f"gradcheck prove {name}" + ("" if claim.name == "textbook" else f" --claim {claim.name}"))
+                 command=f"gradcheck prove {name}" + ("" if claim.name == "textbook" else f" --claim {claim.name}"),
+                 source=cp)

@@ -262,4 +262,5 @@ def prove_pool(name: str, claim, seed: int = 0, count: int = 3) -> Proof:
                            f"padding{', dilation' if pp.is_max else ''} and output size, {what}.")]
     return Proof(name, claim, f"Proof: the backward identity of {name}, for every shape", intro, pp.domain.facts,
                  [(x.text, x) for x in defs], [d], checks,
-                 command=f"gradcheck prove {name}" + ("" if claim.name == "textbook" else f" --claim {claim.name}"))
+                 command=f"gradcheck prove {name}" + ("" if claim.name == "textbook" else f" --claim {claim.name}"),
+                 source=pp)

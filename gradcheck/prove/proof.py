@@ -94,7 +94,7 @@ class Derivation:
             return False
         conds = self.rules.same(self.term, final, "the claimed form")
         self.steps.append(Step("the claimed textbook form", "comparison", "The derived term is the claimed form.",
-                               self.term, conds))
+                               self.term if all(c.checked for c in conds) else None, conds))
         return self.steps[-1].checked
 
     @property
@@ -128,6 +128,7 @@ class Proof:
     derivations: list
     instances: list = field(default_factory=list)
     command: str = ""
+    source: object = None  # the family's builder (its symbols, definitions and instances), for tests and tools
 
     @property
     def steps(self) -> list[Step]:
