@@ -320,6 +320,8 @@ class Rules:
         """Σ_{v=lo}^{hi} [e = v] = 1 where lo ≤ e ≤ hi: a new summed index v with the delta [e = v] (the reverse of
         delta elimination; the old index is then eliminated with this bracket)."""
         conds = self._within(e, lo, hi, self.ranges(term), _txt(e))
+        conds.append(Condition(f"{_txt(e)} is an integer (else no {v} equals it)", None,
+                               bool(sp.sympify(e).is_integer), "assumptions"))
         return Term(term.sums + ((v, lo, hi),), term.brackets + (eq(e, v),), term.factors), conds
 
     # re-indexing by a bijection ------------------------------------------------------------------------------------------
@@ -334,6 +336,7 @@ class Rules:
         w = sp.Dummy("w")
         inverse = sp.expand((w - r) / a)
         conds = [Condition(f"the slope of φ(v) = {_txt(image)} is ±1", None, a in (1, -1), "structural"),
+                 Condition(f"its offset {_txt(r)} is an integer", None, bool(r.is_integer), "assumptions"),
                  Condition("φ⁻¹(φ(v)) = v", None, sp.simplify(inverse.subs(w, image) - v) == 0, "simplify"),
                  Condition("φ(φ⁻¹(w)) = w", None, sp.simplify(sp.sympify(image).subs(v, inverse) - w) == 0, "simplify")]
         ends = [sp.sympify(image).subs(v, lo), sp.sympify(image).subs(v, hi)]

@@ -67,6 +67,34 @@ class PoolProof:
             return Term(sums, (eq(a, self.Ar[n, c, i, j]), eq(b, self.Ac[n, c, i, j])), (self.X[n, c, r, q],))
         return Term(sums, (), (self.X[n, c, r, q], self.D[i, j] ** -1))
 
+    SAMPLES = ({"kernel_size": (3, 2), "stride": (2, 3), "padding": (1, 1), "dilation": (2, 1)},
+               {"kernel_size": (2, 3), "stride": (1, 2), "padding": (0, 1), "dilation": (1, 2)})
+
+    def matches_layer(self) -> list:
+        """The restated read is the layer's own (its SymPy rule at sample configurations, whose window arithmetic is
+        written with numbers), and (average) the divisor does not read X."""
+        conds = []
+        x = sp.IndexedBase("x")
+        for sample in self.SAMPLES:
+            params = dict(sample) if self.is_max else {k: v for k, v in sample.items() if k != "dilation"}
+            rule = make_layer(self.name, **params).sympy_rule({"x": (1, 1, 7, 7)})
+            taps = [v for v, _, _ in rule.expr.limits]
+            reads = [r for r in rule.expr.function.atoms(sp.Indexed) if r.base == x and set(taps) <= r.free_symbols]
+            values = {}
+            for ax, k, st, pd, dl in zip(self.axes, params["kernel_size"], params["stride"], params["padding"],
+                                         sample["dilation"] if self.is_max else (1, 1)):
+                values.update({ax["K"]: k, ax["s"]: st, ax["p"]: pd, ax["d"]: dl} if self.is_max else
+                              {ax["K"]: k, ax["s"]: st, ax["p"]: pd})
+            mine = [sp.sympify(e).subs(values) for e in self.reads(self.i, self.j, *taps)]
+            same = len(reads) == 1 and all(sp.expand(a - b) == 0 for a, b in zip(reads[0].indices[2:], mine))
+            conds.append(Condition(f"at {params}, the layer's rule reads x at the restated position", None, same,
+                                   f"{self.name}.sympy_rule"))
+            if not self.is_max:
+                divisor = rule.expr.function / reads[0] if len(reads) == 1 else x
+                conds.append(Condition(f"at {params}, the divisor does not read x", None, not divisor.has(x),
+                                       "structural"))
+        return conds
+
     def layer_fill(self) -> float:
         lay = make_layer(self.name, kernel_size=2)
         return lay.sympy_rule({"x": (1, 1, 2, 2)}).fill.get("x", 0)
@@ -85,7 +113,7 @@ class PoolProof:
         rule = self.rule()
         d.step("the rule", "reading", "Tap (a, b) of window (i, j) reads X at (s·i + d·a − p, s·j + d·b − p)" + (
             "; the output is the tap that is the window's first maximum." if self.is_max else
-            ", divided by the window's divisor D."), lambda: (rule, []), lhs=O)
+            ", divided by the window's divisor D."), lambda: (rule, self.matches_layer()), lhs=O)
         fill = self.layer_fill()
         r, q = self.reads(self.i, self.j, self.a, self.b)
         padded = Term(rule.sums, rule.brackets + tuple(within(r, 0, ah["H"] - 1) + within(q, 0, aw["H"] - 1)),

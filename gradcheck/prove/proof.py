@@ -231,7 +231,10 @@ class Proof:
         return self.report().html()
 
     def tex(self) -> str:
-        return self.report().tex()
+        from ..report import Report
+
+        r = self.report()  # pdflatex's default fonts have no Greek text glyphs: spell them in the prose
+        return Report(r.stem, _plain(r.title), [_plain_block(b) for b in r.blocks]).tex()
 
     def write(self, out_dir=".", formats=("md",)):
         return self.report().write(out_dir, formats)
@@ -255,6 +258,28 @@ def instantiate(derivations, inst: Instance, oracle: dict) -> dict:
         except Unguarded:
             agree[d.key] = False
     return agree
+
+
+_PLAIN = {"γ": "gamma", "ω": "omega", "φ": "phi", "χ": "chi", "κ": "kappa", "ν": "nu", "∣": "|", "\u0302": "-hat",
+          "↦": "->", "ā": "a-bar", "⁻¹": "^-1", "±": "+/-", "∈": "in"}
+
+
+def _plain(text: str) -> str:
+    for k, v in _PLAIN.items():
+        text = text.replace(k, v)
+    return text
+
+
+def _plain_block(b):
+    D = document
+    parts = lambda ps: tuple(_plain(p) if isinstance(p, str) else p for p in ps)  # noqa: E731
+    if isinstance(b, D.Para):
+        return D.Para(*parts(b.parts))
+    if isinstance(b, D.Items):
+        return D.Items([parts(i) for i in b.items])
+    if isinstance(b, D.Heading):
+        return D.Heading(b.level, _plain(b.text))
+    return b
 
 
 def _exact(v) -> Fraction:
