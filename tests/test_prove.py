@@ -1,5 +1,6 @@
 """gradcheck.prove: every provable layer proved for every shape, the classic mistakes failing at a named step, the
 engine refusing unsound rewrites, every step's formula equal to the oracle on an instance, the CLI, reports/proofs."""
+
 import functools
 from pathlib import Path
 
@@ -30,14 +31,26 @@ def test_every_layer_is_proved_for_every_shape(name):
     assert p.ok and p.verdict().startswith("PROVED")
 
 
-@pytest.mark.parametrize("name, claim, step", [
-    ("conv2d", "no_rotation", "dL/dX: full correlation of the dilated dL/dO with the rotated filter, cropped: "
-                              "reverse the filter"),
-    ("conv2d", "no_stride_dilation", "dL/dX: full correlation of the dilated dL/dO with the rotated filter, cropped: "
-                                     "stride-dilate dL/dO"),
-    ("max_pool2d", "no_stride_dilation", "dL/dX: each G routed to its window's first maximum: the claimed textbook "
-                                         "form"),
-])
+@pytest.mark.parametrize(
+    "name, claim, step",
+    [
+        (
+            "conv2d",
+            "no_rotation",
+            "dL/dX: full correlation of the dilated dL/dO with the rotated filter, cropped: " "reverse the filter",
+        ),
+        (
+            "conv2d",
+            "no_stride_dilation",
+            "dL/dX: full correlation of the dilated dL/dO with the rotated filter, cropped: " "stride-dilate dL/dO",
+        ),
+        (
+            "max_pool2d",
+            "no_stride_dilation",
+            "dL/dX: each G routed to its window's first maximum: the claimed textbook " "form",
+        ),
+    ],
+)
 def test_a_classic_mistake_fails_at_its_named_step(name, claim, step):
     p = proof(name, claim)
     assert not p.ok and not p.proved and p.failed_step == step
@@ -53,7 +66,7 @@ def test_a_claim_object_states_the_form():
     assert gc.prove.Claim is Claim and callable(gc.prove)
 
 
-# -- the engine never assumes: each unsound rewrite is refused by a side condition ------------------------------------
+# -- the engine never assumes: each unsound rewrite is refused by a side condition -----------------------------------
 k, u, z = sp.symbols("k u z", integer=True)
 K = sp.Symbol("K", integer=True, positive=True)
 s = sp.Symbol("s", integer=True, positive=True)
@@ -62,14 +75,17 @@ DOMAIN = Domain([], {})
 TERM = Term(((k, 0, K - 1),), (le(0, u - k),), (F[k],))
 
 
-@pytest.mark.parametrize("rewrite", [
-    lambda r: r.reindex(TERM, k, 2 * k),                       # not a bijection of [0, K − 1]
-    lambda r: r.reindex(TERM, k, K - k),                       # a bijection onto [1, K]: the range moves
-    lambda r: r.delta(Term(((k, 0, K - 1),), (eq(z * k, u),), (F[k],)), k),   # z may be 0
-    lambda r: r.drop(TERM, 0),                                 # u − k ≥ 0 is not implied by the ranges
-    lambda r: r.drop(Term(((k, 0, K - 1),), (divides(s, u + k),), (F[k],)), 0),  # s | u + k is not implied
-    lambda r: r.split_equality(Term(((k, 0, K),), (eq(k, u),), ()), 0, ((0, 0), (k, u)), K),  # k may reach K
-])
+@pytest.mark.parametrize(
+    "rewrite",
+    [
+        lambda r: r.reindex(TERM, k, 2 * k),  # not a bijection of [0, K − 1]
+        lambda r: r.reindex(TERM, k, K - k),  # a bijection onto [1, K]: the range moves
+        lambda r: r.delta(Term(((k, 0, K - 1),), (eq(z * k, u),), (F[k],)), k),  # z may be 0
+        lambda r: r.drop(TERM, 0),  # u − k ≥ 0 is not implied by the ranges
+        lambda r: r.drop(Term(((k, 0, K - 1),), (divides(s, u + k),), (F[k],)), 0),  # s | u + k is not implied
+        lambda r: r.split_equality(Term(((k, 0, K),), (eq(k, u),), ()), 0, ((0, 0), (k, u)), K),  # k may reach K
+    ],
+)
 def test_the_engine_refuses_an_unsound_rewrite(rewrite):
     rules = Rules(DOMAIN, {u: (0, K - 1)})
     _, conditions = rewrite(rules)
@@ -89,7 +105,7 @@ def test_every_step_of_a_derivation_equals_the_oracle_on_an_instance():
     gradients, evaluated exactly on the first instance, is the sympy oracle's gradient."""
     p = proof("conv1d")
     derivations = p.derivations
-    (config, inst, oracle), = p.source.instances(seed=1, count=1)
+    ((config, inst, oracle),) = p.source.instances(seed=1, count=1)
     compared = 0
     for d in derivations:
         grid = np.meshgrid(*[np.arange(inst.number(lo), inst.number(hi) + 1) for _, lo, hi in d.free], indexing="ij")
@@ -110,7 +126,7 @@ def test_a_read_outside_an_array_is_an_error_not_a_zero():
         evaluate(Term(((k, 0, K),), (), (F[k],)), {}, inst)  # k = 2 reads past F
 
 
-# -- CLI ------------------------------------------------------------------------------------------------------------------
+# -- CLI -------------------------------------------------------------------------------------------------------------
 def test_cli_prints_every_step_checked(capsys, tmp_path):
     assert cli.main(["prove", "conv1d", "--out", str(tmp_path), "--format", "md,html"]) == 0
     out = capsys.readouterr().out
@@ -125,22 +141,25 @@ def test_cli_exits_1_naming_the_step_of_a_wrong_claim(capsys):
     assert "[NOT PROVED] reverse the filter" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["prove"], "give one layer name or --all"),
-    (["prove", "conv9d"], "no proof for layer 'conv9d'"),
-    (["prove", "conv1d", "--claim", "upside_down"], "claim='upside_down' is not allowed"),
-    (["prove", "avg_pool2d", "--claim", "no_rotation"], "a pool has no filter to rotate"),
-    (["prove", "--all", "--claim", "no_rotation"], "--all proves the textbook forms"),
-    (["prove", "conv1d", "--format", "pdf"], "--format 'pdf' is not allowed"),
-    (["prove", "conv1d", "--instances", "0"], "instances=0 is not allowed"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["prove"], "give one layer name or --all"),
+        (["prove", "conv9d"], "no proof for layer 'conv9d'"),
+        (["prove", "conv1d", "--claim", "upside_down"], "claim='upside_down' is not allowed"),
+        (["prove", "avg_pool2d", "--claim", "no_rotation"], "a pool has no filter to rotate"),
+        (["prove", "--all", "--claim", "no_rotation"], "--all proves the textbook forms"),
+        (["prove", "conv1d", "--format", "pdf"], "--format 'pdf' is not allowed"),
+        (["prove", "conv1d", "--instances", "0"], "instances=0 is not allowed"),
+    ],
+)
 def test_bad_arguments_one_line_exit_2(capsys, argv, message):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 
 
-# -- reports/proofs -------------------------------------------------------------------------------------------------------
+# -- reports/proofs --------------------------------------------------------------------------------------------------
 def test_committed_proofs_match_the_code():
     refresh = "refresh with: gradcheck prove --all --format all --out reports/proofs, then commit reports/proofs"
     stems = list(PROVABLE) + [f"{n}-{c}" for n, c in MISTAKES]
@@ -151,7 +170,9 @@ def test_committed_proofs_match_the_code():
         # Markdown for all (the content); HTML and LaTeX, renderings of the same blocks, for one (cheaper)
         formats = (("md", r.markdown),) + ((("html", r.html), ("tex", r.tex)) if name == "conv1d" else ())
         for ext, render in formats:
-            assert (PROOFS / f"{r.stem}.{ext}").read_text() == render(), f"reports/proofs/{r.stem}.{ext} is stale; {refresh}"
+            assert (
+                PROOFS / f"{r.stem}.{ext}"
+            ).read_text() == render(), f"reports/proofs/{r.stem}.{ext} is stale; {refresh}"
 
 
 def test_html_proof_is_offline_mathml():

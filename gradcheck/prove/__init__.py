@@ -10,6 +10,7 @@ max_pool2d, derived from each layer's own forward rule with symbolic sizes, stri
 
 The rewrite engine is ``engine.py`` (terms, rules, side conditions, exact evaluation); one module per proof family.
 """
+
 from __future__ import annotations
 
 import functools
@@ -40,11 +41,14 @@ def _prove(name: str, claim: Claim, seed: int, instances: int) -> Proof:
     """Proofs are deterministic (seeded instances): each is built once per process."""
     if name in ("conv1d", "conv2d"):
         from .conv import prove_conv
+
         return prove_conv(name, claim, seed, instances)
     if name in ("conv_transpose1d", "conv_transpose2d"):
         from .conv_transpose import prove_conv_transpose
+
         return prove_conv_transpose(name, claim, seed, instances)
     from .pool import prove_pool
+
     return prove_pool(name, claim, seed, instances)
 
 

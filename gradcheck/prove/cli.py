@@ -8,6 +8,7 @@ Without --out it prints the proof's steps, each marked checked or NOT PROVED (wi
 format). Exit 0 only if every step is checked and the instantiation agrees (with --all: every layer's true form is
 proved and each mistake fails at a named step). Wired into gradcheck/cli.py with ``add_parser`` and ``run``.
 """
+
 from __future__ import annotations
 
 from .. import _io
@@ -18,13 +19,17 @@ MISTAKES = (("conv2d", "no_rotation"), ("conv2d", "no_stride_dilation"))
 def add_parser(subparsers):
     from . import CLAIMS, PROVABLE
 
-    p = subparsers.add_parser("prove", help="prove a layer's backward identities for every size, stride, padding, "
-                                            "dilation and groups")
+    p = subparsers.add_parser(
+        "prove", help="prove a layer's backward identities for every size, stride, padding, " "dilation and groups"
+    )
     p.add_argument("layer", nargs="?", help=f"one of {', '.join(PROVABLE)}")
     p.add_argument("--all", action="store_true", help="every provable layer and the classic mistakes on conv2d")
     p.add_argument("--claim", default="textbook", help=f"the form to prove: {', '.join(CLAIMS)} (default textbook)")
-    p.add_argument("--format", help="md, html, tex, a comma-separated list or 'all' (with --out default md; "
-                                    "without --out: print that format instead of the step list)")
+    p.add_argument(
+        "--format",
+        help="md, html, tex, a comma-separated list or 'all' (with --out default md; "
+        "without --out: print that format instead of the step list)",
+    )
     p.add_argument("--out", help="write the proof there (file name: the layer, then the claim if not textbook)")
     p.add_argument("--seed", type=_io.seed, default=0, help="seed of the random instantiation (default 0)")
     p.add_argument("--instances", type=int, default=3, help="random configurations to instantiate on (default 3)")
@@ -65,4 +70,5 @@ def run(args) -> int:
 
 def _provable():
     from . import PROVABLE
+
     return PROVABLE

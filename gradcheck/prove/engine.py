@@ -15,6 +15,7 @@ Every rule checks its side conditions with SymPy: an equality by ``simplify(diff
 between linear index expressions by its minimum over the box of index ranges being ``is_nonnegative`` under the
 symbols' assumptions. A condition SymPy cannot discharge is recorded as not proved; nothing is assumed.
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,7 +29,7 @@ import sympy as sp
 from ..report import mathprint
 
 
-# -- conditions (the Iverson brackets) --------------------------------------------------------------------------------
+# -- conditions (the Iverson brackets) -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Cond:
     """[lhs ≤ rhs] (kind "le"), [lhs = rhs] ("eq") or [lhs divides rhs] ("div"), over integers."""
@@ -38,8 +39,11 @@ class Cond:
     rhs: sp.Expr
 
     def subs(self, mapping) -> "Cond":
-        return Cond(self.kind, sp.expand(sp.sympify(self.lhs).subs(mapping, simultaneous=True)),
-                    sp.expand(sp.sympify(self.rhs).subs(mapping, simultaneous=True)))
+        return Cond(
+            self.kind,
+            sp.expand(sp.sympify(self.lhs).subs(mapping, simultaneous=True)),
+            sp.expand(sp.sympify(self.rhs).subs(mapping, simultaneous=True)),
+        )
 
     @property
     def gap(self) -> sp.Expr:
@@ -101,7 +105,7 @@ class Iverson(sp.Expr):
         return row
 
 
-# -- terms ------------------------------------------------------------------------------------------------------------
+# -- terms -----------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Term:
     """Σ over ``sums`` ((variable, lo, hi), inclusive) of Π brackets · Π factors."""
@@ -111,8 +115,11 @@ class Term:
     factors: tuple = ()
 
     def subs(self, mapping: dict) -> "Term":
-        return Term(self.sums, tuple(b.subs(mapping) for b in self.brackets),
-                    tuple(_expand_indices(sp.sympify(f).subs(mapping, simultaneous=True)) for f in self.factors))
+        return Term(
+            self.sums,
+            tuple(b.subs(mapping) for b in self.brackets),
+            tuple(_expand_indices(sp.sympify(f).subs(mapping, simultaneous=True)) for f in self.factors),
+        )
 
     @property
     def bound(self) -> list:
@@ -130,8 +137,7 @@ def _txt(expr) -> str:
 
 
 def _expand_indices(f):
-    return f.replace(lambda e: isinstance(e, sp.Indexed),
-                     lambda e: e.base[tuple(sp.expand(i) for i in e.indices)])
+    return f.replace(lambda e: isinstance(e, sp.Indexed), lambda e: e.base[tuple(sp.expand(i) for i in e.indices)])
 
 
 def _tidy(e):
@@ -141,8 +147,9 @@ def _tidy(e):
 
 
 def _tidy_reads(f):
-    return sp.sympify(f).replace(lambda e: isinstance(e, sp.Indexed),
-                                 lambda e: e.base[tuple(_tidy(i) for i in e.indices)])
+    return sp.sympify(f).replace(
+        lambda e: isinstance(e, sp.Indexed), lambda e: e.base[tuple(_tidy(i) for i in e.indices)]
+    )
 
 
 @dataclass
@@ -203,15 +210,17 @@ class Domain:
         if e.free_symbols & set(ranges):
             return False, "an index is left"
         r = self.reduced(e)
-        return (bool(r.is_nonnegative), f"minimum {sp.factor(e)} ≥ 0" if r.is_nonnegative else
-                f"SymPy cannot show {e} ≥ 0")
+        return (
+            bool(r.is_nonnegative),
+            f"minimum {sp.factor(e)} ≥ 0" if r.is_nonnegative else f"SymPy cannot show {e} ≥ 0",
+        )
 
 
 class Stop(Exception):
     """A rule could not be applied; the step that tried is recorded as not proved."""
 
 
-# -- the rules ----------------------------------------------------------------------------------------------------------
+# -- the rules -------------------------------------------------------------------------------------------------------
 def _linear(expr, v):
     """(a, r) with expr = a·v + r, a free of v; None if expr is not linear in v."""
     expr = sp.expand(expr)
@@ -240,11 +249,12 @@ class Rules:
             out.append(Condition(text, sp.Le(lo, e) if "lower" in text else sp.Le(e, hi), ok, how))
         return out
 
-    # chain rule -------------------------------------------------------------------------------------------------------
-    def chain_rule(self, terms: list[Term], base: sp.IndexedBase, at: tuple, sizes: tuple,
-                   hold_conditions: str | None = None):
-        """∂/∂base[at] of Σ terms, each linear in base (one read base[e]): the read becomes Π [e_t = at_t]. The read must
-        lie inside base's domain [0, size) wherever the term's brackets hold (so that base[e] is one of the variables).
+    # chain rule -----------------------------------------------------------------------------------------------------
+    def chain_rule(
+        self, terms: list[Term], base: sp.IndexedBase, at: tuple, sizes: tuple, hold_conditions: str | None = None
+    ):
+        """∂/∂base[at] of Σ terms, each linear in base (one read base[e]): the read becomes Π [e_t = at_t]. The read
+        must lie inside base's domain [0, size) wherever the term's brackets hold (so that base[e] is one of the variables).
         ``hold_conditions``: brackets that read base are held constant (a subgradient convention, stated)."""
         out, conds = [], []
         for t in terms:
@@ -256,18 +266,22 @@ class Rules:
             if bracket_reads and not hold_conditions:
                 raise Stop(f"a bracket of {t.show()} depends on {base}")
             if not reads:
-                conds.append(Condition(f"the term {_txt(t.show())} does not read {base}: derivative 0",
-                                       None, True, "structural"))
+                conds.append(
+                    Condition(f"the term {_txt(t.show())} does not read {base}: derivative 0", None, True, "structural")
+                )
                 continue
             if len(reads) > 1:
                 raise Stop(f"{t.show()} is not linear in {base}")
             (read,) = reads
             ranges = self.ranges(t)
             for e, size in zip(read.indices, sizes):
-                has_lo = any(b.kind == "le" and self.domain.is_zero(b.rhs - e) and self.domain.is_zero(b.lhs)
-                             for b in t.brackets)
-                has_hi = any(b.kind == "le" and self.domain.is_zero(b.lhs - e) and self.domain.is_zero(b.rhs - size + 1)
-                             for b in t.brackets)
+                has_lo = any(
+                    b.kind == "le" and self.domain.is_zero(b.rhs - e) and self.domain.is_zero(b.lhs) for b in t.brackets
+                )
+                has_hi = any(
+                    b.kind == "le" and self.domain.is_zero(b.lhs - e) and self.domain.is_zero(b.rhs - size + 1)
+                    for b in t.brackets
+                )
                 for guarded, gap, text in [(has_lo, e, "≥ 0"), (has_hi, size - 1 - e, f"≤ {size} − 1")]:
                     ok, how = (True, "a bracket of the term") if guarded else self.domain.is_nonneg(gap, ranges)
                     conds.append(Condition(f"the read index {_txt(e)} {text}", None, ok, how))
@@ -277,13 +291,16 @@ class Rules:
             conds.append(Condition(hold_conditions, None, True, "the layer's documented convention"))
         return out, conds
 
-    # delta elimination ------------------------------------------------------------------------------------------------
+    # delta elimination ----------------------------------------------------------------------------------------------
     def delta(self, term: Term, v: sp.Symbol, which: int | None = None):
         """Σ_v [lhs = rhs] f(v) with lhs − rhs = a·v + r: v := −r/a, adding [a | −r] unless a = ±1, and lo ≤ v ≤ hi."""
         if v not in term.bound:
             raise Stop(f"{v} is not summed over")
-        candidates = [k for k, b in enumerate(term.brackets) if b.kind == "eq" and v in b.free_symbols
-                      and _linear(b.lhs - b.rhs, v) is not None]
+        candidates = [
+            k
+            for k, b in enumerate(term.brackets)
+            if b.kind == "eq" and v in b.free_symbols and _linear(b.lhs - b.rhs, v) is not None
+        ]
         if which is not None:
             candidates = [k for k in candidates if k == which]
         if not candidates:
@@ -295,11 +312,16 @@ class Rules:
             raise Stop(f"{b.show()} is not linear in {v}")
         a, r = lin
         sol = sp.expand(-r / a)
-        conds = [Condition(f"the coefficient {_txt(a)} of {v} is nonzero", sp.Ne(a, 0),
-                           bool(self.domain.reduced(a).is_nonzero), "assumptions")]
+        conds = [
+            Condition(
+                f"the coefficient {_txt(a)} of {v} is nonzero",
+                sp.Ne(a, 0),
+                bool(self.domain.reduced(a).is_nonzero),
+                "assumptions",
+            )
+        ]
         check = sp.simplify((b.lhs - b.rhs).subs(v, sol))
-        conds.append(Condition(f"{v} = {_txt(sol)} solves the bracket", None, check == 0,
-                               "simplify(lhs − rhs) = 0"))
+        conds.append(Condition(f"{v} = {_txt(sol)} solves the bracket", None, check == 0, "simplify(lhs − rhs) = 0"))
         lo, hi = next((lo, hi) for u, lo, hi in term.sums if u == v)
         new = [c for j, c in enumerate(term.brackets) if j != k]
         extra = []
@@ -308,8 +330,7 @@ class Rules:
         else:  # [a | m] and lo ≤ m/a ≤ hi, written lo·a ≤ m ≤ hi·a (a > 0): integer brackets
             positive = self.domain.reduced(a).is_positive
             negative = self.domain.reduced(a).is_negative
-            conds.append(Condition(f"the sign of {_txt(a)} is known", None, bool(positive or negative),
-                                   "assumptions"))
+            conds.append(Condition(f"the sign of {_txt(a)} is known", None, bool(positive or negative), "assumptions"))
             modulus = a if positive else -a
             m = sp.expand(sol * modulus)
             extra += [divides(modulus, m)] + within(m, sp.expand(lo * modulus), sp.expand(hi * modulus))
@@ -320,11 +341,14 @@ class Rules:
         """Σ_{v=lo}^{hi} [e = v] = 1 where lo ≤ e ≤ hi: a new summed index v with the delta [e = v] (the reverse of
         delta elimination; the old index is then eliminated with this bracket)."""
         conds = self._within(e, lo, hi, self.ranges(term), _txt(e))
-        conds.append(Condition(f"{_txt(e)} is an integer (else no {v} equals it)", None,
-                               bool(sp.sympify(e).is_integer), "assumptions"))
+        conds.append(
+            Condition(
+                f"{_txt(e)} is an integer (else no {v} equals it)", None, bool(sp.sympify(e).is_integer), "assumptions"
+            )
+        )
         return Term(term.sums + ((v, lo, hi),), term.brackets + (eq(e, v),), term.factors), conds
 
-    # re-indexing by a bijection ------------------------------------------------------------------------------------------
+    # re-indexing by a bijection -------------------------------------------------------------------------------------
     def reindex(self, term: Term, v: sp.Symbol, image):
         """Σ_{v=lo}^{hi} f(v) = Σ_{v=lo}^{hi} f(φ(v)), φ(v) = ``image``: affine with slope ±1, its inverse composed
         with it the identity (both ways), and it maps the ends {lo, hi} onto themselves."""
@@ -335,30 +359,38 @@ class Rules:
         a, r = lin
         w = sp.Dummy("w")
         inverse = sp.expand((w - r) / a)
-        conds = [Condition(f"the slope of φ(v) = {_txt(image)} is ±1", None, a in (1, -1), "structural"),
-                 Condition(f"its offset {_txt(r)} is an integer", None, bool(r.is_integer), "assumptions"),
-                 Condition("φ⁻¹(φ(v)) = v", None, sp.simplify(inverse.subs(w, image) - v) == 0, "simplify"),
-                 Condition("φ(φ⁻¹(w)) = w", None, sp.simplify(sp.sympify(image).subs(v, inverse) - w) == 0, "simplify")]
+        conds = [
+            Condition(f"the slope of φ(v) = {_txt(image)} is ±1", None, a in (1, -1), "structural"),
+            Condition(f"its offset {_txt(r)} is an integer", None, bool(r.is_integer), "assumptions"),
+            Condition("φ⁻¹(φ(v)) = v", None, sp.simplify(inverse.subs(w, image) - v) == 0, "simplify"),
+            Condition("φ(φ⁻¹(w)) = w", None, sp.simplify(sp.sympify(image).subs(v, inverse) - w) == 0, "simplify"),
+        ]
         ends = [sp.sympify(image).subs(v, lo), sp.sympify(image).subs(v, hi)]
         onto = (self.domain.is_zero(ends[0] - lo) and self.domain.is_zero(ends[1] - hi)) or (
-            self.domain.is_zero(ends[0] - hi) and self.domain.is_zero(ends[1] - lo))
+            self.domain.is_zero(ends[0] - hi) and self.domain.is_zero(ends[1] - lo)
+        )
         conds.append(Condition("φ maps the ends {lo, hi} onto themselves", None, onto, "simplify"))
         return term.subs({v: image}), conds
 
-    # mixed-radix indices (groups) ------------------------------------------------------------------------------------------
+    # mixed-radix indices (groups) -----------------------------------------------------------------------------------
     def floor_quotient(self, term: Term):
         """⌊(γ·D + r)/D⌋ = γ where 0 ≤ r ≤ D − 1 in the index ranges (Euclidean division)."""
         ranges, conds, mapping = self.ranges(term), [], {}
-        for f in set().union(*[sp.sympify(x).atoms(sp.floor) for x in term.factors],
-                             *[b.lhs.atoms(sp.floor) | b.rhs.atoms(sp.floor) for b in term.brackets]):
+        for f in set().union(
+            *[sp.sympify(x).atoms(sp.floor) for x in term.factors],
+            *[b.lhs.atoms(sp.floor) | b.rhs.atoms(sp.floor) for b in term.brackets],
+        ):
             num, den = sp.fraction(sp.together(f.args[0]))
             num = sp.expand(num)
             # SymPy may already have taken an integer γ out (⌊γ + r/D⌋ = γ + ⌊r/D⌋): then γ = 0 here
             gamma = next((v for v in ranges if self.domain.is_zero(sp.diff(num, v) - den)), sp.Integer(0))
             r = sp.expand(num - gamma * den)
-            conds += [Condition(f"the remainder {_txt(r)} ≥ 0", None, *self.domain.is_nonneg(r, ranges)),
-                      Condition(f"the remainder {_txt(r)} ≤ {_txt(den)} − 1", None,
-                                *self.domain.is_nonneg(den - 1 - r, ranges))]
+            conds += [
+                Condition(f"the remainder {_txt(r)} ≥ 0", None, *self.domain.is_nonneg(r, ranges)),
+                Condition(
+                    f"the remainder {_txt(r)} ≤ {_txt(den)} − 1", None, *self.domain.is_nonneg(den - 1 - r, ranges)
+                ),
+            ]
             mapping[f] = gamma
         if not mapping:
             raise Stop("no ⌊…⌋ to simplify")
@@ -368,30 +400,43 @@ class Rules:
         """[γ·D + r = γ'·D + r'] = [γ = γ'][r = r'] when r, r' ∈ [0, D − 1] (Euclidean division is unique)."""
         b = term.brackets[k]
         (g1, g2), (r1, r2) = pairs
-        conds = [Condition("the bracket is γ·D + r = γ'·D + r'", None,
-                           self.domain.is_zero((b.lhs - b.rhs) - ((g1 - g2) * modulus + (r1 - r2))), "simplify")]
+        conds = [
+            Condition(
+                "the bracket is γ·D + r = γ'·D + r'",
+                None,
+                self.domain.is_zero((b.lhs - b.rhs) - ((g1 - g2) * modulus + (r1 - r2))),
+                "simplify",
+            )
+        ]
         ranges = self.ranges(term)
         for r in (r1, r2):
-            conds += [Condition(f"0 ≤ {r}", None, *self.domain.is_nonneg(r, ranges)),
-                      Condition(f"{r} ≤ {_txt(modulus)} − 1", None,
-                                *self.domain.is_nonneg(modulus - 1 - r, ranges))]
-        brackets = term.brackets[:k] + (eq(g1, g2), eq(r1, r2)) + term.brackets[k + 1:]
+            conds += [
+                Condition(f"0 ≤ {r}", None, *self.domain.is_nonneg(r, ranges)),
+                Condition(f"{r} ≤ {_txt(modulus)} − 1", None, *self.domain.is_nonneg(modulus - 1 - r, ranges)),
+            ]
+        brackets = term.brackets[:k] + (eq(g1, g2), eq(r1, r2)) + term.brackets[k + 1 :]
         return Term(term.sums, brackets, term.factors), conds
 
     def split_index(self, term: Term, v, hi_block, block, outer, inner):
         """Σ_{v=0}^{g·D−1} f(v) = Σ_{γ=0}^{g−1} Σ_{r=0}^{D−1} f(γ·D + r): the map (γ, r) → γ·D + r is a bijection
         onto [0, g·D − 1] (Euclidean division), checked at its ends."""
         lo, hi = next((lo, hi) for u, lo, hi in term.sums if u == v)
-        conds = [Condition("the sum starts at 0", None, self.domain.is_zero(lo), "simplify"),
-                 Condition(f"the sum ends at {_txt(hi_block)}·{_txt(block)} − 1", None,
-                           self.domain.is_zero(hi - (hi_block * block - 1)), "simplify")]
+        conds = [
+            Condition("the sum starts at 0", None, self.domain.is_zero(lo), "simplify"),
+            Condition(
+                f"the sum ends at {_txt(hi_block)}·{_txt(block)} − 1",
+                None,
+                self.domain.is_zero(hi - (hi_block * block - 1)),
+                "simplify",
+            ),
+        ]
         sums = []
         for s in term.sums:
             sums += [(outer, 0, hi_block - 1), (inner, 0, block - 1)] if s[0] == v else [s]
         new = Term(tuple(sums), term.brackets, term.factors).subs({v: outer * block + inner})
         return new, conds
 
-    # brackets -----------------------------------------------------------------------------------------------------------
+    # brackets -------------------------------------------------------------------------------------------------------
     def drop(self, term: Term, k: int):
         """A bracket that holds for every index in range is 1."""
         b = term.brackets[k]
@@ -403,7 +448,7 @@ class Rules:
         else:  # [s | e] where e/s is an integer expression (e = s·m)
             ok, how = bool(sp.simplify(b.rhs / b.lhs).is_integer), "e/s is an integer expression"
         cond = Condition(f"{_txt(b.show())} holds in the index ranges", None, ok, how)
-        return Term(term.sums, term.brackets[:k] + term.brackets[k + 1:], term.factors), [cond]
+        return Term(term.sums, term.brackets[:k] + term.brackets[k + 1 :], term.factors), [cond]
 
     def drop_implied(self, term: Term):
         """Drop every bracket of kind ≤ or = that the ranges imply (each one a checked condition)."""
@@ -437,8 +482,12 @@ class Rules:
                 changed += (lhs is not b.lhs) + (rhs is not b.rhs)
                 b = Cond("le", lhs, rhs)
             out.append(b)
-        cond = Condition(f"{_txt(e.show())} is a factor of the term: the other brackets may use it", None,
-                         changed > 0, f"{changed} sides rewritten")
+        cond = Condition(
+            f"{_txt(e.show())} is a factor of the term: the other brackets may use it",
+            None,
+            changed > 0,
+            f"{changed} sides rewritten",
+        )
         return Term(term.sums, tuple(out), term.factors), [cond]
 
     def scale(self, term: Term, k: int, factor):
@@ -446,67 +495,109 @@ class Rules:
         b = term.brackets[k]
         if b.kind != "eq":
             raise Stop("only an equality is scaled")
-        cond = Condition(f"the factor {_txt(factor)} is nonzero", None,
-                         bool(self.domain.reduced(factor).is_nonzero), "assumptions")
+        cond = Condition(
+            f"the factor {_txt(factor)} is nonzero", None, bool(self.domain.reduced(factor).is_nonzero), "assumptions"
+        )
         new = eq(sp.expand(b.lhs * factor), sp.expand(b.rhs * factor))
-        return Term(term.sums, term.brackets[:k] + (new,) + term.brackets[k + 1:], term.factors), [cond]
+        return Term(term.sums, term.brackets[:k] + (new,) + term.brackets[k + 1 :], term.factors), [cond]
 
     def same(self, term: Term, other: Term, what: str):
         """The two terms are equal: the same sums (variables and ranges), brackets equivalent one for one (an
         inequality or equality up to a positive constant factor), the same factors (index by index, by simplify)."""
-        conds = [Condition(f"{what}: the same summed indices and ranges", None,
-                           sorted(map(str, term.bound)) == sorted(map(str, other.bound)) and all(
-                               any(u == v and self.domain.is_zero(lo - l2) and self.domain.is_zero(hi - h2)
-                                   for u, l2, h2 in other.sums) for v, lo, hi in term.sums), "simplify")]
+        conds = [
+            Condition(
+                f"{what}: the same summed indices and ranges",
+                None,
+                sorted(map(str, term.bound)) == sorted(map(str, other.bound))
+                and all(
+                    any(
+                        u == v and self.domain.is_zero(lo - l2) and self.domain.is_zero(hi - h2)
+                        for u, l2, h2 in other.sums
+                    )
+                    for v, lo, hi in term.sums
+                ),
+                "simplify",
+            )
+        ]
         free = set(self.free) | set(term.bound)
         pending = list(other.brackets)
         for b in term.brackets:
             k = next((k for k, c in enumerate(pending) if _equivalent(b, c, self.domain, free)), None)
-            conds.append(Condition(f"{what}: {_txt(b.show())} has its match", None, k is not None,
-                                   "simplify (up to a positive constant factor)"))
+            conds.append(
+                Condition(
+                    f"{what}: {_txt(b.show())} has its match",
+                    None,
+                    k is not None,
+                    "simplify (up to a positive constant factor)",
+                )
+            )
             if k is not None:
                 pending.pop(k)
         conds.append(Condition(f"{what}: no bracket is left over", None, not pending, "structural"))
         pending = list(other.factors)
         for f in term.factors:
             k = next((k for k, g in enumerate(pending) if _same_read(f, g, self.domain)), None)
-            conds.append(Condition(f"{what}: the factor {_txt(f)} has its match", None, k is not None,
-                                   "simplify each index"))
+            conds.append(
+                Condition(f"{what}: the factor {_txt(f)} has its match", None, k is not None, "simplify each index")
+            )
             if k is not None:
                 pending.pop(k)
         conds.append(Condition(f"{what}: no factor is left over", None, not pending, "structural"))
         return conds
 
-    # definitions ------------------------------------------------------------------------------------------------------------
+    # definitions ----------------------------------------------------------------------------------------------------
     def fold(self, term: Term, definition: "Definition", at: tuple):
-        """Replace the definition's body, instantiated at index expressions ``at``, by the array read name[at]. Each of the
-        body's brackets and factors must equal (by simplify) one of the term's, and its sums must be the term's."""
+        """Replace the definition's body, instantiated at index expressions ``at``, by the array read name[at]. Each of
+        the body's brackets and factors must equal (by simplify) one of the term's, and its sums must be the term's."""
         body = definition.body.subs(dict(zip(definition.indices, at)))
         conds, used_b, used_f = [], set(), set()
         for want in body.brackets:
-            k = next((k for k, b in enumerate(term.brackets) if k not in used_b and b.kind == want.kind
-                      and self.domain.is_zero(b.lhs - want.lhs) and self.domain.is_zero(b.rhs - want.rhs)), None)
+            k = next(
+                (
+                    k
+                    for k, b in enumerate(term.brackets)
+                    if k not in used_b
+                    and b.kind == want.kind
+                    and self.domain.is_zero(b.lhs - want.lhs)
+                    and self.domain.is_zero(b.rhs - want.rhs)
+                ),
+                None,
+            )
             conds.append(Condition(f"the term holds {_txt(want.show())}", None, k is not None, "simplify"))
             if k is not None:
                 used_b.add(k)
         for want in body.factors:
-            k = next((k for k, f in enumerate(term.factors) if k not in used_f and _same_read(f, want, self.domain)),
-                     None)
-            conds.append(Condition(f"the term holds the factor {_txt(want)}", None, k is not None,
-                                   "simplify each index"))
+            k = next(
+                (k for k, f in enumerate(term.factors) if k not in used_f and _same_read(f, want, self.domain)), None
+            )
+            conds.append(
+                Condition(f"the term holds the factor {_txt(want)}", None, k is not None, "simplify each index")
+            )
             if k is not None:
                 used_f.add(k)
         body_sums = {v: (lo, hi) for v, lo, hi in body.sums}
         for v, (lo, hi) in body_sums.items():
             mine = next(((l2, h2) for u, l2, h2 in term.sums if u == v), None)
-            conds.append(Condition(f"the term sums {v} over the same range", None, mine is not None and
-                                   self.domain.is_zero(mine[0] - lo) and self.domain.is_zero(mine[1] - hi), "simplify"))
+            conds.append(
+                Condition(
+                    f"the term sums {v} over the same range",
+                    None,
+                    mine is not None and self.domain.is_zero(mine[0] - lo) and self.domain.is_zero(mine[1] - hi),
+                    "simplify",
+                )
+            )
         rest_b = [b for k, b in enumerate(term.brackets) if k not in used_b]
         rest_f = [f for k, f in enumerate(term.factors) if k not in used_f]
-        leaks = [v for v in body_sums if any(v in b.free_symbols for b in rest_b) or
-                 any(v in sp.sympify(f).free_symbols for f in rest_f)]
-        conds.append(Condition("the rest of the term does not depend on the definition's summed indices", None,
-                               not leaks, "structural"))
+        leaks = [
+            v
+            for v in body_sums
+            if any(v in b.free_symbols for b in rest_b) or any(v in sp.sympify(f).free_symbols for f in rest_f)
+        ]
+        conds.append(
+            Condition(
+                "the rest of the term does not depend on the definition's summed indices", None, not leaks, "structural"
+            )
+        )
         read = definition.base[tuple(at)]
         sums = tuple(s for s in term.sums if s[0] not in body_sums)
         return Term(sums, tuple(rest_b), tuple(rest_f) + (read,)), conds
@@ -530,8 +621,11 @@ def _equivalent(a: Cond, b: Cond, domain: Domain, indices) -> bool:
 
 def _same_read(f, want, domain: Domain) -> bool:
     if isinstance(f, sp.Indexed) and isinstance(want, sp.Indexed):
-        return f.base == want.base and len(f.indices) == len(want.indices) and all(
-            domain.is_zero(a - b) for a, b in zip(f.indices, want.indices))
+        return (
+            f.base == want.base
+            and len(f.indices) == len(want.indices)
+            and all(domain.is_zero(a - b) for a, b in zip(f.indices, want.indices))
+        )
     return domain.is_zero(sp.sympify(f) - want)
 
 
@@ -548,7 +642,7 @@ class Definition:
         return [self.base[self.indices], self.body.show()]
 
 
-# -- exact evaluation on concrete data ---------------------------------------------------------------------------------------
+# -- exact evaluation on concrete data -------------------------------------------------------------------------------
 class Unguarded(Exception):
     """A read outside an array where the term's brackets hold: the formula is not even defined there."""
 

@@ -6,6 +6,7 @@ share, summed over the windows that cover an element; max pooling routes each G 
 The pools' rules read their window with ``range(kernel_size)`` (the max pool compares every tap with every other), so
 they are restated here in index form with the layer's own window arithmetic (tap (a, b) of window (i, j) reads
 X[s·i + d·a − p, s·j + d·b − p]); the instantiation compares the result with the layer's own rule, differentiated."""
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,10 @@ from .proof import Derivation, InstanceCheck, Proof, instantiate, partial
 class PoolProof:
     def __init__(self, name: str, claim):
         if not claim.flip_filter:
-            raise ConfigError(f"claim={claim.name!r} is not allowed for {name}: a pool has no filter to rotate; "
-                              "its wrong claim is 'no_stride_dilation'")
+            raise ConfigError(
+                f"claim={claim.name!r} is not allowed for {name}: a pool has no filter to rotate; "
+                "its wrong claim is 'no_stride_dilation'"
+            )
         self.name, self.claim, self.is_max = name, claim, name == "max_pool2d"
         self.N, self.C = I("N", "C", positive=True)
         self.axes = []
@@ -38,37 +41,59 @@ class PoolProof:
         self.X, self.G, self.D = sp.IndexedBase("X"), sp.IndexedBase("G"), sp.IndexedBase("D")
         self.Ar, self.Ac = sp.IndexedBase("A^{row}"), sp.IndexedBase("A^{col}")
         value_ranges = {self.Ar: (0, self.axes[0]["K"] - 1), self.Ac: (0, self.axes[1]["K"] - 1)}
-        facts = [("N, C ≥ 1; per axis ", sp.Ge(self.axes[0]["s"], 1, evaluate=False), ", ", sp.Ge(self.axes[0]["K"], 1, evaluate=False), ", ",
-                  sp.Ge(self.axes[0]["H"], 1, evaluate=False), ", ", sp.Ge(self.axes[0]["p"], 0, evaluate=False),
-                  (", d ≥ 1" if self.is_max else ""), ", any output size ", sp.Ge(self.axes[0]["out"], 1, evaluate=False),
-                  " (the floor rule or ceil_mode's): integers; p is the padding before (TensorFlow's 'same' may pad "
-                  "more after, which no window index here depends on)")]
+        facts = [
+            (
+                "N, C ≥ 1; per axis ",
+                sp.Ge(self.axes[0]["s"], 1, evaluate=False),
+                ", ",
+                sp.Ge(self.axes[0]["K"], 1, evaluate=False),
+                ", ",
+                sp.Ge(self.axes[0]["H"], 1, evaluate=False),
+                ", ",
+                sp.Ge(self.axes[0]["p"], 0, evaluate=False),
+                (", d ≥ 1" if self.is_max else ""),
+                ", any output size ",
+                sp.Ge(self.axes[0]["out"], 1, evaluate=False),
+                " (the floor rule or ceil_mode's): integers; p is the padding before (TensorFlow's 'same' may pad "
+                "more after, which no window index here depends on)",
+            )
+        ]
         if self.is_max:
-            facts.append(("A^row, A^col: the tap (row, column in the window) of the first maximum of each window, "
-                          "in row-major order (PyTorch's tie rule), with −∞ padding; 0 ≤ A^row ≤ K_H − 1, "
-                          "0 ≤ A^col ≤ K_W − 1 by definition; every window covers an input element (the layer "
-                          "refuses one that does not), so the first maximum is never padding",))
+            facts.append(
+                (
+                    "A^row, A^col: the tap (row, column in the window) of the first maximum of each window, "
+                    "in row-major order (PyTorch's tie rule), with −∞ padding; 0 ≤ A^row ≤ K_H − 1, "
+                    "0 ≤ A^col ≤ K_W − 1 by definition; every window covers an input element (the layer "
+                    "refuses one that does not), so the first maximum is never padding",
+                )
+            )
         else:
-            facts.append(("D: the layer's divisor of window (i, j) (count_include_pad, ceil_mode clipping or "
-                          "divisor_override): any nonzero numbers that do not depend on X",))
+            facts.append(
+                (
+                    "D: the layer's divisor of window (i, j) (count_include_pad, ceil_mode clipping or "
+                    "divisor_override): any nonzero numbers that do not depend on X",
+                )
+            )
         self.domain = Domain(facts, {}, value_ranges)
         self.n, self.c, self.i, self.j, self.a, self.b = I("n", "c", "i", "j", "a", "b", nonnegative=True)
 
     def reads(self, i, j, a, b):
-        (ah, aw) = self.axes
+        ah, aw = self.axes
         return (ah["s"] * i + ah["d"] * a - ah["p"], aw["s"] * j + aw["d"] * b - aw["p"])
 
     def rule(self) -> Term:
         n, c, i, j, a, b = self.n, self.c, self.i, self.j, self.a, self.b
-        (ah, aw) = self.axes
+        ah, aw = self.axes
         r, q = self.reads(i, j, a, b)
         sums = ((a, 0, ah["K"] - 1), (b, 0, aw["K"] - 1))
         if self.is_max:
             return Term(sums, (eq(a, self.Ar[n, c, i, j]), eq(b, self.Ac[n, c, i, j])), (self.X[n, c, r, q],))
         return Term(sums, (), (self.X[n, c, r, q], self.D[i, j] ** -1))
 
-    SAMPLES = ({"kernel_size": (3, 2), "stride": (2, 3), "padding": (1, 1), "dilation": (2, 1)},
-               {"kernel_size": (2, 3), "stride": (1, 2), "padding": (0, 1), "dilation": (1, 2)})
+    SAMPLES = (
+        {"kernel_size": (3, 2), "stride": (2, 3), "padding": (1, 1), "dilation": (2, 1)},
+        {"kernel_size": (2, 3), "stride": (1, 2), "padding": (0, 1), "dilation": (1, 2)},
+    )
 
     def matches_layer(self) -> list:
         """The restated read is the layer's own (its SymPy rule at sample configurations, whose window arithmetic is
@@ -81,18 +106,33 @@ class PoolProof:
             taps = [v for v, _, _ in rule.expr.limits]
             reads = [r for r in rule.expr.function.atoms(sp.Indexed) if r.base == x and set(taps) <= r.free_symbols]
             values = {}
-            for ax, k, st, pd, dl in zip(self.axes, params["kernel_size"], params["stride"], params["padding"],
-                                         sample["dilation"] if self.is_max else (1, 1)):
-                values.update({ax["K"]: k, ax["s"]: st, ax["p"]: pd, ax["d"]: dl} if self.is_max else
-                              {ax["K"]: k, ax["s"]: st, ax["p"]: pd})
+            for ax, k, st, pd, dl in zip(
+                self.axes,
+                params["kernel_size"],
+                params["stride"],
+                params["padding"],
+                sample["dilation"] if self.is_max else (1, 1),
+            ):
+                values.update(
+                    {ax["K"]: k, ax["s"]: st, ax["p"]: pd, ax["d"]: dl}
+                    if self.is_max
+                    else {ax["K"]: k, ax["s"]: st, ax["p"]: pd}
+                )
             mine = [sp.sympify(e).subs(values) for e in self.reads(self.i, self.j, *taps)]
             same = len(reads) == 1 and all(sp.expand(a - b) == 0 for a, b in zip(reads[0].indices[2:], mine))
-            conds.append(Condition(f"at {params}, the layer's rule reads x at the restated position", None, same,
-                                   f"{self.name}.sympy_rule"))
+            conds.append(
+                Condition(
+                    f"at {params}, the layer's rule reads x at the restated position",
+                    None,
+                    same,
+                    f"{self.name}.sympy_rule",
+                )
+            )
             if not self.is_max:
                 divisor = rule.expr.function / reads[0] if len(reads) == 1 else x
-                conds.append(Condition(f"at {params}, the divisor does not read x", None, not divisor.has(x),
-                                       "structural"))
+                conds.append(
+                    Condition(f"at {params}, the divisor does not read x", None, not divisor.has(x), "structural")
+                )
         return conds
 
     def layer_fill(self) -> float:
@@ -101,47 +141,82 @@ class PoolProof:
 
     def derivation(self) -> Derivation:
         N, C = self.N, self.C
-        (ah, aw) = self.axes
+        ah, aw = self.axes
         nu, chi, u, v = I("nu", "chi", "u", "v", nonnegative=True)
         free = [(nu, 0, N - 1), (chi, 0, C - 1), (u, 0, ah["H"] - 1), (v, 0, aw["H"] - 1)]
         rules = Rules(self.domain, {x: (lo, hi) for x, lo, hi in free})
-        d = Derivation("dL/dX: " + ("each G routed to its window's first maximum" if self.is_max else
-                                    "each window's G/D spread over the window"),
-                       partial("L", self.X[nu, chi, u, v]), rules, free, lambda val: val)
+        d = Derivation(
+            "dL/dX: "
+            + (
+                "each G routed to its window's first maximum"
+                if self.is_max
+                else "each window's G/D spread over the window"
+            ),
+            partial("L", self.X[nu, chi, u, v]),
+            rules,
+            free,
+            lambda val: val,
+        )
         d.key = "x"
         O = sp.IndexedBase("O")[self.n, self.c, self.i, self.j]
         rule = self.rule()
-        d.step("the rule", "reading", "Tap (a, b) of window (i, j) reads X at (s·i + d·a − p, s·j + d·b − p)" + (
-            "; the output is the tap that is the window's first maximum." if self.is_max else
-            ", divided by the window's divisor D."), lambda: (rule, self.matches_layer()), lhs=O)
+        d.step(
+            "the rule",
+            "reading",
+            "Tap (a, b) of window (i, j) reads X at (s·i + d·a − p, s·j + d·b − p)"
+            + (
+                "; the output is the tap that is the window's first maximum."
+                if self.is_max
+                else ", divided by the window's divisor D."
+            ),
+            lambda: (rule, self.matches_layer()),
+            lhs=O,
+        )
         fill = self.layer_fill()
         r, q = self.reads(self.i, self.j, self.a, self.b)
-        padded = Term(rule.sums, rule.brackets + tuple(within(r, 0, ah["H"] - 1) + within(q, 0, aw["H"] - 1)),
-                      rule.factors)
+        padded = Term(
+            rule.sums, rule.brackets + tuple(within(r, 0, ah["H"] - 1) + within(q, 0, aw["H"] - 1)), rule.factors
+        )
         if self.is_max:
-            cond = Condition("the layer pads with −∞ (IndexRule.fill), and every window covers an input element: the "
-                             "first maximum is never a padding tap, so its read lies inside X", None,
-                             fill == -math.inf, f"fill = {fill}")
+            cond = Condition(
+                "the layer pads with −∞ (IndexRule.fill), and every window covers an input element: the "
+                "first maximum is never a padding tap, so its read lies inside X",
+                None,
+                fill == -math.inf,
+                f"fill = {fill}",
+            )
         else:
-            cond = Condition("the layer pads with 0 (IndexRule.fill): a padding tap adds nothing", None, fill == 0,
-                             f"fill = {fill}")
-        d.step("padding as brackets", "definition of the padding", "The read carries [0 ≤ position ≤ size − 1].",
-               lambda: (padded, [cond]), lhs=O)
+            cond = Condition(
+                "the layer pads with 0 (IndexRule.fill): a padding tap adds nothing", None, fill == 0, f"fill = {fill}"
+            )
+        d.step(
+            "padding as brackets",
+            "definition of the padding",
+            "The read carries [0 ≤ position ≤ size − 1].",
+            lambda: (padded, [cond]),
+            lhs=O,
+        )
         d.forward = [padded]
         outputs = ((self.n, 0, N - 1), (self.c, 0, C - 1), (self.i, 0, ah["out"] - 1), (self.j, 0, aw["out"] - 1))
 
         def chain():
             rules.free.update({x: (lo, hi) for x, lo, hi in outputs})
             try:
-                hold = ("the selection [a = A^row][b = A^col] is held constant: the gradient of max is that of the "
-                        "selected element (the layer's subgradient; at a tie PyTorch's first maximum)") if self.is_max \
+                hold = (
+                    (
+                        "the selection [a = A^row][b = A^col] is held constant: the gradient of max is that of the "
+                        "selected element (the layer's subgradient; at a tie PyTorch's first maximum)"
+                    )
+                    if self.is_max
                     else None
+                )
                 terms, conds = rules.chain_rule([padded], self.X, (nu, chi, u, v), (N, C, ah["H"], aw["H"]), hold)
             finally:
                 for x, _, _ in outputs:
                     rules.free.pop(x, None)
             (t,) = terms
             return Term(outputs + t.sums, t.brackets, (self.G[self.n, self.c, self.i, self.j],) + t.factors), conds
+
         d.step("chain rule", "chain rule", "dL/dX = Σ over every output of dL/dO · ∂O/∂X.", chain)
         for x in (self.n, self.c):
             d.step(f"eliminate {x}", "delta elimination", f"Σ over {x} of its delta.", rules.delta, d.term, x)
@@ -153,51 +228,103 @@ class PoolProof:
         return d
 
     def max_steps(self, d, rules, nu, chi, u, v):
-        (ah, aw) = self.axes
+        ah, aw = self.axes
         stride = [ax["s"] if self.claim.dilate_by_stride else 1 for ax in self.axes]
         r = stride[0] * self.i + ah["d"] * self.Ar[nu, chi, self.i, self.j] - ah["p"]
         q = stride[1] * self.j + aw["d"] * self.Ac[nu, chi, self.i, self.j] - aw["p"]
-        d.final = Term(((self.i, 0, ah["out"] - 1), (self.j, 0, aw["out"] - 1)), (eq(r, u), eq(q, v)),
-                       (self.G[nu, chi, self.i, self.j],))
+        d.final = Term(
+            ((self.i, 0, ah["out"] - 1), (self.j, 0, aw["out"] - 1)),
+            (eq(r, u), eq(q, v)),
+            (self.G[nu, chi, self.i, self.j],),
+        )
         for x in (self.a, self.b):
-            d.step(f"eliminate {x}", "delta elimination", f"Σ over the tap {x} of the selection: {x} is the selected tap.",
-                   rules.delta, d.term, x)
-        d.step("drop implied brackets", "range implication", "The selected tap lies in the window (the range of A).",
-               rules.drop_implied, d.term)
+            d.step(
+                f"eliminate {x}",
+                "delta elimination",
+                f"Σ over the tap {x} of the selection: {x} is the selected tap.",
+                rules.delta,
+                d.term,
+                x,
+            )
+        d.step(
+            "drop implied brackets",
+            "range implication",
+            "The selected tap lies in the window (the range of A).",
+            rules.drop_implied,
+            d.term,
+        )
         for pos in (u, v):
             if d.stopped:
                 return
             k = next(k for k, b in enumerate(d.term.brackets) if b.kind == "eq" and pos in b.free_symbols)
-            d.step(f"the selected position is {pos}", "substitute an equality",
-                   "Under [selected position = u] the padding brackets speak of u.", rules.substitute_equal, d.term, k)
-        d.step("drop implied brackets", "range implication", "0 ≤ u ≤ H − 1 and 0 ≤ v ≤ W − 1 hold.",
-               rules.drop_implied, d.term)
+            d.step(
+                f"the selected position is {pos}",
+                "substitute an equality",
+                "Under [selected position = u] the padding brackets speak of u.",
+                rules.substitute_equal,
+                d.term,
+                k,
+            )
+        d.step(
+            "drop implied brackets",
+            "range implication",
+            "0 ≤ u ≤ H − 1 and 0 ≤ v ≤ W − 1 hold.",
+            rules.drop_implied,
+            d.term,
+        )
 
     def avg_steps(self, d, rules, nu, chi, u, v):
-        (ah, aw) = self.axes
+        ah, aw = self.axes
         for x in (self.i, self.j):
-            d.step(f"eliminate {x}", "delta elimination", f"{x} = (position + p − tap)/s: s must divide.", rules.delta,
-                   d.term, x)
-        d.step("drop implied brackets", "range implication", "The padding brackets now say 0 ≤ u ≤ H − 1.",
-               rules.drop_implied, d.term)
+            d.step(
+                f"eliminate {x}",
+                "delta elimination",
+                f"{x} = (position + p − tap)/s: s must divide.",
+                rules.delta,
+                d.term,
+                x,
+            )
+        d.step(
+            "drop implied brackets",
+            "range implication",
+            "The padding brackets now say 0 ≤ u ≤ H − 1.",
+            rules.drop_implied,
+            d.term,
+        )
         share, spread = self._defs
-        d.step("stride-dilate the share G/D", "fold a definition", "The brackets on m, G[m/s] and 1/D[m/s] are S̃ = "
-               "dilate_s(G/D) read at m = u + p − a.", rules.fold, d.term, share,
-               (nu, chi, u + ah["p"] - self.a, v + aw["p"] - self.b))
-        d.step("every window covering the element", "fold a definition", "What is left is Σ_{a,b} S̃[t − (a, b)] = Z: "
-               "the shares of every window that covers t = (u + p, v + p), cropped by p.", rules.fold, d.term, spread,
-               (nu, chi, u + ah["p"], v + aw["p"]))
+        d.step(
+            "stride-dilate the share G/D",
+            "fold a definition",
+            "The brackets on m, G[m/s] and 1/D[m/s] are S̃ = " "dilate_s(G/D) read at m = u + p − a.",
+            rules.fold,
+            d.term,
+            share,
+            (nu, chi, u + ah["p"] - self.a, v + aw["p"] - self.b),
+        )
+        d.step(
+            "every window covering the element",
+            "fold a definition",
+            "What is left is Σ_{a,b} S̃[t − (a, b)] = Z: "
+            "the shares of every window that covers t = (u + p, v + p), cropped by p.",
+            rules.fold,
+            d.term,
+            spread,
+            (nu, chi, u + ah["p"], v + aw["p"]),
+        )
         d.final = Term((), (), (spread.base[nu, chi, u + ah["p"], v + aw["p"]],))
 
     def definitions(self):
         if self.is_max:
             return []
-        (ah, aw) = self.axes
+        ah, aw = self.axes
         n_, c_, m1, m2, t1, t2 = I("n", "c", "m_1", "m_2", "t_1", "t_2")
         St, Z = sp.IndexedBase(r"\tilde{S}"), sp.IndexedBase("Z")
         if self.claim.dilate_by_stride:
-            br = tuple(c for m, ax in ((m1, ah), (m2, aw)) for c in [divides(ax["s"], m)] +
-                       within(m, 0, (ax["out"] - 1) * ax["s"]))
+            br = tuple(
+                c
+                for m, ax in ((m1, ah), (m2, aw))
+                for c in [divides(ax["s"], m)] + within(m, 0, (ax["out"] - 1) * ax["s"])
+            )
             body = (self.G[n_, c_, m1 / ah["s"], m2 / aw["s"]], self.D[m1 / ah["s"], m2 / aw["s"]] ** -1)
             text = "S̃ = dilate_s(G/D): each window's share of its G, spread out by the stride, 0 elsewhere."
         else:
@@ -205,10 +332,13 @@ class PoolProof:
             body = (self.G[n_, c_, m1, m2], self.D[m1, m2] ** -1)
             text = "S̃ = G/D, NOT spread out by the stride (the claim under test)."
         share = Definition(St, (n_, c_, m1, m2), Term((), br, body), text)
-        spread = Definition(Z, (n_, c_, t1, t2), Term(((self.a, 0, ah["K"] - 1), (self.b, 0, aw["K"] - 1)), (),
-                                                      (St[n_, c_, t1 - self.a, t2 - self.b],)),
-                            "Z = full-corr(pad(S̃, K − 1), ones): every element collects the shares of the windows "
-                            "covering it (overlapping windows add).")
+        spread = Definition(
+            Z,
+            (n_, c_, t1, t2),
+            Term(((self.a, 0, ah["K"] - 1), (self.b, 0, aw["K"] - 1)), (), (St[n_, c_, t1 - self.a, t2 - self.b],)),
+            "Z = full-corr(pad(S̃, K − 1), ones): every element collects the shares of the windows "
+            "covering it (overlapping windows add).",
+        )
         self._defs = (share, spread)
         return [share, spread]
 
@@ -229,7 +359,11 @@ class PoolProof:
                     params["count_include_pad"] = bool(rng.integers(0, 2))
                     if k == count - 1:
                         params.update(padding="same", count_include_pad=False)
-                shape = (int(rng.integers(1, 3)), int(rng.integers(1, 3)), *[int(v) for v in rng.integers(2, 8, size=2)])
+                shape = (
+                    int(rng.integers(1, 3)),
+                    int(rng.integers(1, 3)),
+                    *[int(v) for v in rng.integers(2, 8, size=2)],
+                )
                 try:
                     lay = make_layer(self.name, **params)
                     lay.check_shapes({"x": shape})
@@ -244,8 +378,9 @@ class PoolProof:
             oracle = symbolic.gradients(lay, {"x": x}, G)
             values = {self.N: shape[0], self.C: shape[1]}
             (pt, _), (pl, _) = lay.pads(shape[2:])
-            for ax, kk, st, pb, hh, ho, dl in zip(self.axes, K, s, (pt, pl), shape[2:], out_shape[2:],
-                                                  lay.params.get("dilation", (1, 1))):
+            for ax, kk, st, pb, hh, ho, dl in zip(
+                self.axes, K, s, (pt, pl), shape[2:], out_shape[2:], lay.params.get("dilation", (1, 1))
+            ):
                 values.update({ax["K"]: kk, ax["s"]: st, ax["p"]: pb, ax["H"]: hh, ax["out"]: ho})
                 if self.is_max:
                     values[ax["d"]] = dl
@@ -281,14 +416,31 @@ def prove_pool(name: str, claim, seed: int = 0, count: int = 3) -> Proof:
     pp = PoolProof(name, claim)
     defs = pp.definitions()
     d = pp.derivation()
-    checks = [InstanceCheck(config, instantiate([d], inst, oracle)) for config, inst, oracle in
-              pp.instances(seed, count, defs)]
-    what = ("max pooling routes each G to the first maximum of its window (PyTorch's tie rule; the layer's "
-            "ties='split' is not covered here), overlapping windows adding up" if pp.is_max else
-            "average pooling spreads each window's G/D over the window (D the layer's divisor, whatever its rule)")
-    intro = [document.Para(f"Claim ({claim.name}): for every batch, channel count, input size, kernel size, stride, "
-                           f"padding{', dilation' if pp.is_max else ''} and output size, {what}.")]
-    return Proof(name, claim, f"Proof: the backward identity of {name}, for every shape", intro, pp.domain.facts,
-                 [(x.text, x) for x in defs], [d], checks,
-                 command=f"gradcheck prove {name}" + ("" if claim.name == "textbook" else f" --claim {claim.name}"),
-                 source=pp)
+    checks = [
+        InstanceCheck(config, instantiate([d], inst, oracle))
+        for config, inst, oracle in pp.instances(seed, count, defs)
+    ]
+    what = (
+        "max pooling routes each G to the first maximum of its window (PyTorch's tie rule; the layer's "
+        "ties='split' is not covered here), overlapping windows adding up"
+        if pp.is_max
+        else "average pooling spreads each window's G/D over the window (D the layer's divisor, whatever its rule)"
+    )
+    intro = [
+        document.Para(
+            f"Claim ({claim.name}): for every batch, channel count, input size, kernel size, stride, "
+            f"padding{', dilation' if pp.is_max else ''} and output size, {what}."
+        )
+    ]
+    return Proof(
+        name,
+        claim,
+        f"Proof: the backward identity of {name}, for every shape",
+        intro,
+        pp.domain.facts,
+        [(x.text, x) for x in defs],
+        [d],
+        checks,
+        command=f"gradcheck prove {name}" + ("" if claim.name == "textbook" else f" --claim {claim.name}"),
+        source=pp,
+    )

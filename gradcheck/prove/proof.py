@@ -1,5 +1,6 @@
 """A proof: derivations (chains of rule applications, each step with its side conditions), the definitions they
 fold into, the exact instantiation on concrete configurations, and its rendering as a report (md, html, tex)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,8 +25,11 @@ class Claim:
     dilate_by_stride: bool = True
 
 
-CLAIMS = {"textbook": Claim(), "no_rotation": Claim("no_rotation", flip_filter=False),
-          "no_stride_dilation": Claim("no_stride_dilation", dilate_by_stride=False)}
+CLAIMS = {
+    "textbook": Claim(),
+    "no_rotation": Claim("no_rotation", flip_filter=False),
+    "no_stride_dilation": Claim("no_stride_dilation", dilate_by_stride=False),
+}
 
 
 def claim_of(claim) -> Claim:
@@ -93,8 +97,15 @@ class Derivation:
         if self.stopped:
             return False
         conds = self.rules.same(self.term, final, "the claimed form")
-        self.steps.append(Step("the claimed textbook form", "comparison", "The derived term is the claimed form.",
-                               self.term if all(c.checked for c in conds) else None, conds))
+        self.steps.append(
+            Step(
+                "the claimed textbook form",
+                "comparison",
+                "The derived term is the claimed form.",
+                self.term if all(c.checked for c in conds) else None,
+                conds,
+            )
+        )
         return self.steps[-1].checked
 
     @property
@@ -170,8 +181,10 @@ class Proof:
 
     def verdict(self) -> str:
         if self.ok:
-            return (f"PROVED: all {len(self.steps)} steps checked; the textbook forms agree exactly with the sympy "
-                    f"oracle on {len(self.instances)} random configurations")
+            return (
+                f"PROVED: all {len(self.steps)} steps checked; the textbook forms agree exactly with the sympy "
+                f"oracle on {len(self.instances)} random configurations"
+            )
         parts = []
         if not self.proved:
             parts.append(f"not proved at step '{self.failed_step}'")
@@ -180,16 +193,20 @@ class Proof:
             parts.append(f"the claimed forms disagree with the sympy oracle on {', '.join(bad)}")
         return "NOT PROVED: " + "; ".join(parts)
 
-    # -- report -------------------------------------------------------------------------------------------------------
+    # -- report ------------------------------------------------------------------------------------------------------
     def blocks(self) -> list:
         D = document
         out = [D.Heading(1, self.title)] + list(self.intro)
         rows = [tuple(p if isinstance(p, str) else D.Math(p) for p in row) for row in self.domain_rows]
         out += [D.Heading(2, "Domain: what is assumed"), D.Items(rows)]
         if self.definitions:
-            out += [D.Heading(2, "Definitions (the textbook operators)"),
-                    D.Para("Each array below is defined for every integer index; a bracket [·] is 1 where its "
-                           "condition holds and 0 elsewhere (Iverson).")]
+            out += [
+                D.Heading(2, "Definitions (the textbook operators)"),
+                D.Para(
+                    "Each array below is defined for every integer index; a bracket [·] is 1 where its "
+                    "condition holds and 0 elsewhere (Iverson)."
+                ),
+            ]
             for text, d in self.definitions:
                 out += [D.Para(text), D.Display([d.show()])]
         for d in self.derivations:
@@ -199,19 +216,33 @@ class Proof:
                 out.append(D.Para(f"Step {k} — {s.name} [{mark}] (rule: {s.rule}). {s.text}"))
                 if s.term is not None:
                     out.append(D.Display([[d.lhs if s.lhs is None else s.lhs, s.term.show()]]))
-                items = [(f"{'checked' if c.checked else 'NOT PROVED'}: ", c.text + (f" — {c.how}" if c.how else ""))
-                         for c in s.conditions]
+                items = [
+                    (f"{'checked' if c.checked else 'NOT PROVED'}: ", c.text + (f" — {c.how}" if c.how else ""))
+                    for c in s.conditions
+                ]
                 if items:
                     out.append(D.Items(items))
             if d.stopped:
-                out.append(D.Para(f"The derivation stops here: step '{d.stopped.name}' is not proved, so nothing "
-                                  "after it is claimed."))
+                out.append(
+                    D.Para(
+                        f"The derivation stops here: step '{d.stopped.name}' is not proved, so nothing "
+                        "after it is claimed."
+                    )
+                )
         out.append(D.Heading(2, "Instantiation on random configurations"))
-        out.append(D.Para("The claimed textbook forms, evaluated exactly (Python integers) on seeded random "
-                          "configurations and data, compared with `==` against gradcheck's sympy oracle (the "
-                          "layer's own rule, differentiated)."))
-        rows = [f"{i.config}: " + ", ".join(f"{k} {'equal' if v else 'DIFFERENT'}" for k, v in i.agree.items())
-                + (f" ({i.note})" if i.note else "") for i in self.instances]
+        out.append(
+            D.Para(
+                "The claimed textbook forms, evaluated exactly (Python integers) on seeded random "
+                "configurations and data, compared with `==` against gradcheck's sympy oracle (the "
+                "layer's own rule, differentiated)."
+            )
+        )
+        rows = [
+            f"{i.config}: "
+            + ", ".join(f"{k} {'equal' if v else 'DIFFERENT'}" for k, v in i.agree.items())
+            + (f" ({i.note})" if i.note else "")
+            for i in self.instances
+        ]
         out.append(D.Code("\n".join(rows) or "(none)"))
         out += [D.Heading(2, "Verdict"), D.Para(self.verdict())]
         if self.command:
@@ -254,14 +285,28 @@ def instantiate(derivations, inst: Instance, oracle: dict) -> dict:
             got = d.to_array(values)
             want = oracle[d.key]
             agree[d.key] = got.shape == want.shape and all(
-                _exact(a) == _exact(b) for a, b in zip(np.ravel(got), np.ravel(want)))
+                _exact(a) == _exact(b) for a, b in zip(np.ravel(got), np.ravel(want))
+            )
         except Unguarded:
             agree[d.key] = False
     return agree
 
 
-_PLAIN = {"γ": "gamma", "ω": "omega", "φ": "phi", "χ": "chi", "κ": "kappa", "ν": "nu", "∣": "|", "\u0302": "-hat",
-          "↦": "->", "ā": "a-bar", "⁻¹": "^-1", "±": "+/-", "∈": "in"}
+_PLAIN = {
+    "γ": "gamma",
+    "ω": "omega",
+    "φ": "phi",
+    "χ": "chi",
+    "κ": "kappa",
+    "ν": "nu",
+    "∣": "|",
+    "\u0302": "-hat",
+    "↦": "->",
+    "ā": "a-bar",
+    "⁻¹": "^-1",
+    "±": "+/-",
+    "∈": "in",
+}
 
 
 def _plain(text: str) -> str:
