@@ -175,6 +175,19 @@ def test_committed_proofs_match_the_code():
             ).read_text() == render(), f"reports/proofs/{r.stem}.{ext} is stale; {refresh}"
 
 
+def test_tex_proof_is_ascii_and_compiles(tmp_path):
+    import shutil
+    import subprocess
+
+    text = (PROOFS / "max_pool2d.tex").read_text()
+    assert text.isascii(), "pdflatex's default fonts: no Greek or other Unicode text glyphs in the .tex"
+    if shutil.which("pdflatex"):
+        (tmp_path / "p.tex").write_text(text)
+        run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "p.tex"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=180)
+        assert run.returncode == 0, run.stdout[-2000:]
+
+
 def test_html_proof_is_offline_mathml():
     page = (PROOFS / "conv1d.html").read_text()
     assert page.count("<math") > 50 and "<mo>[</mo>" in page  # the Iverson brackets, as MathML

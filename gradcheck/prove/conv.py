@@ -11,6 +11,7 @@ import sympy as sp
 from .. import symbolic
 from ..layers import layer as make_layer
 from ..report import document
+from ..report.mathprint import Name
 from .engine import _txt, Definition, Domain, Instance, Rules, Stop, Term, divides, eq, le, within
 from .proof import Derivation, InstanceCheck, Proof, instantiate, partial
 
@@ -243,7 +244,8 @@ class ConvProof:
         m = list(I("m_1", "m_2"))[: self.spatial] if self.spatial == 2 else [I("m")]
         t = list(I("t_1", "t_2"))[: self.spatial] if self.spatial == 2 else [I("t")]
         self.m, self.t = m, t
-        Gt, Fh, P, Y, Xp, C = (sp.IndexedBase(nm) for nm in (r"\tilde{G}", r"\hat{F}", "P", "Y", r"\tilde{X}", "C"))
+        Gt, Fh, P, Y, Xp, C = (sp.IndexedBase(nm) for nm in (
+            Name(r"\tilde{G}", "G", "~"), Name(r"\hat{F}", "F", "^"), "P", "Y", Name(r"\tilde{X}", "X", "~"), "C"))
         self.Gt, self.Fh, self.P, self.Y, self.Xp, self.C = Gt, Fh, P, Y, Xp, C
         if self.claim.dilate_by_stride:
             br = [c for mi, ax in zip(m, axes) for c in [divides(ax.s, mi)] + within(mi, 0, (ax.out - 1) * ax.s)]

@@ -17,6 +17,7 @@ from .. import symbolic
 from ..layers import layer as make_layer
 from ..report import document
 from .conv import I, ConvProof, split_rule
+from ..report.mathprint import Name
 from .engine import Condition, Definition, Domain, Instance, Rules, Stop, Term, divides, within
 from .proof import Derivation, InstanceCheck, Proof, instantiate, partial
 
@@ -25,7 +26,7 @@ class Axis:
     def __init__(self, size: str, tag: str):
         sub = f"_{tag}" if tag else ""
         self.s, self.d, self.K, self.H = I(f"s{sub}", f"d{sub}", f"K{sub}", size, positive=True)
-        self.p, self.op = I(f"p{sub}", rf"\mathit{{op}}{sub}", nonnegative=True)
+        self.p, self.op = I(f"p{sub}", f"op{sub}", nonnegative=True)
         self.out = I(f"{size}_{{out}}", positive=True)
         self.out_value = (self.H - 1) * self.s - 2 * self.p + self.d * (self.K - 1) + self.op + 1
 
@@ -436,7 +437,7 @@ class ConvTransposeProof:
         n_, c_, o_, g_ = I("n", "c", "o", "gamma")
         m = [I("m")] if self.spatial == 1 else list(I("m_1", "m_2"))
         t = [I("tau")] if self.spatial == 1 else list(I("tau_1", "tau_2"))
-        Xt, D = sp.IndexedBase(r"\tilde{X}"), sp.IndexedBase("D")
+        Xt, D = sp.IndexedBase(Name(r"\tilde{X}", "X", "~")), sp.IndexedBase("D")
         if self.claim.dilate_by_stride:
             br = [c for mi, ax in zip(m, self.axes) for c in [divides(ax.s, mi)] + within(mi / ax.s, 0, ax.H - 1)]
             xt = Definition(

@@ -19,6 +19,7 @@ symbols' assumptions. A condition SymPy cannot discharge is recorded as not prov
 from __future__ import annotations
 
 import functools
+import re
 import operator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -133,7 +134,8 @@ class Term:
 
 def _txt(expr) -> str:
     """An expression in condition texts (plain text in every format): d·k + i·s − p."""
-    return sp.sstr(expr).replace("**", "^").replace("*", "·")
+    text = sp.sstr(expr).replace("**", "^").replace("*", "·")
+    return re.sub(r"\\(tilde|hat)\{(\w)\}", lambda m: m.group(2) + {"tilde": "\u0303", "hat": "\u0302"}[m.group(1)], text)
 
 
 def _expand_indices(f):

@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..layers import layer as make_layer
 from ..report import document
 from .conv import I
+from ..report.mathprint import Name
 from .engine import Condition, Definition, Domain, Instance, Rules, Stop, Term, divides, eq, within
 from .proof import Derivation, InstanceCheck, Proof, instantiate, partial
 
@@ -39,7 +40,8 @@ class PoolProof:
             p = I(f"p_{tag}", nonnegative=True)
             self.axes.append(dict(s=s, K=K, H=H, out=out, d=d, p=p))
         self.X, self.G, self.D = sp.IndexedBase("X"), sp.IndexedBase("G"), sp.IndexedBase("D")
-        self.Ar, self.Ac = sp.IndexedBase("A^{row}"), sp.IndexedBase("A^{col}")
+        self.Ar = sp.IndexedBase(Name("A^{row}", "Aʳᵒʷ"))
+        self.Ac = sp.IndexedBase(Name("A^{col}", "Aᶜᵒˡ"))
         value_ranges = {self.Ar: (0, self.axes[0]["K"] - 1), self.Ac: (0, self.axes[1]["K"] - 1)}
         facts = [
             (
@@ -318,7 +320,7 @@ class PoolProof:
             return []
         ah, aw = self.axes
         n_, c_, m1, m2, t1, t2 = I("n", "c", "m_1", "m_2", "t_1", "t_2")
-        St, Z = sp.IndexedBase(r"\tilde{S}"), sp.IndexedBase("Z")
+        St, Z = sp.IndexedBase(Name(r"\tilde{S}", "S", "~")), sp.IndexedBase("Z")
         if self.claim.dilate_by_stride:
             br = tuple(
                 c

@@ -10,7 +10,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import ConfigError
-from ..report import document, mathprint
+from ..report import Report, document, mathprint
 from .engine import Condition, Definition, Instance, Stop, Term, Unguarded, evaluate
 
 
@@ -250,10 +250,8 @@ class Proof:
         return out
 
     def report(self):
-        from ..report import Report
-
         stem = self.layer if self.claim.name == "textbook" else f"{self.layer}-{self.claim.name}"
-        return Report(stem, self.title, self.blocks())
+        return _ProofReport(stem, self.title, self.blocks())
 
     def markdown(self) -> str:
         return self.report().markdown()
@@ -262,10 +260,7 @@ class Proof:
         return self.report().html()
 
     def tex(self) -> str:
-        from ..report import Report
-
-        r = self.report()  # pdflatex's default fonts have no Greek text glyphs: spell them in the prose
-        return Report(r.stem, _plain(r.title), [_plain_block(b) for b in r.blocks]).tex()
+        return self.report().tex()
 
     def write(self, out_dir=".", formats=("md",)):
         return self.report().write(out_dir, formats)
@@ -307,6 +302,11 @@ _PLAIN = {
     "±": "+/-",
     "∈": "in",
 }
+
+
+class _ProofReport(Report):
+    def tex(self) -> str:  # pdflatex's default fonts have no Greek text glyphs: spell them out in the prose
+        return Report(self.stem, _plain(self.title), [_plain_block(b) for b in self.blocks]).tex()
 
 
 def _plain(text: str) -> str:
