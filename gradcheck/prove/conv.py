@@ -12,7 +12,7 @@ from .. import symbolic
 from ..layers import layer as make_layer
 from ..report import document
 from ..report.mathprint import Name
-from .engine import _txt, Definition, Domain, Instance, Rules, Stop, Term, divides, eq, le, within
+from .engine import _txt, Definition, Domain, Instance, Rules, Stop, Term, divides, within
 from .proof import Derivation, InstanceCheck, Proof, instantiate, partial
 
 
@@ -380,9 +380,9 @@ class ConvProof:
             d.note(
                 f"the remainder along {ax.H}",
                 "range split",
-                f"Input positions past the full correlation's end, u + p ≥ E = (H_out − 1)s + d(K − 1) + 1, are "
-                f"read by no output: their gradient is 0. There are H + p + p' − E = a of them, "
-                f"a = (H + p + p' − d(K − 1) − 1) mod s (the output_padding of the matching transposed convolution).",
+                "Input positions past the full correlation's end, u + p ≥ E = (H_out − 1)s + d(K − 1) + 1, are "
+                "read by no output: their gradient is 0. There are H + p + p' − E = a of them, "
+                "a = (H + p + p' − d(K − 1) − 1) mod s (the output_padding of the matching transposed convolution).",
                 rules.vanishes(d.term, idx, {u: (E - ax.p, ax.H - 1)})
                 + [
                     Condition(
@@ -649,6 +649,7 @@ def prove_conv(name: str, claim, seed: int = 0, count: int = 3) -> Proof:
     cp._defs = defs
     gt, fh, p, y, xp, cc = defs
     derivations = [cp.grad_input(gt, fh, p, y), cp.grad_weight(gt, xp, cc), cp.grad_bias()]
+    cp.sample = cp.instances
     checks = []
     for config, inst, oracle in cp.instances(seed, count):
         checks.append(InstanceCheck(config, instantiate(derivations, inst, oracle)))

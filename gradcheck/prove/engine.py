@@ -19,9 +19,10 @@ symbols' assumptions. A condition SymPy cannot discharge is recorded as not prov
 from __future__ import annotations
 
 import functools
-import re
+import math
 import operator
-from dataclasses import dataclass, field, replace
+import re
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -665,30 +666,43 @@ class Instance:
 
 
 def _index(expr, env: dict, inst: Instance):
+    """An index expression over ``env``, exactly: (numerator int array, denominator int). (u + p − d·k)/s is
+    evaluated as the integer u + p − d·k over s: in floats 5/3 + 1/3 is 2.0000000000000004, not a whole index."""
     expr = sp.sympify(expr).subs(inst.values)
     reads = sorted(expr.atoms(sp.Indexed), key=str)
     if reads:  # an index that reads an array of indices (a window's argmax): read it first
         env = dict(env)
         shape = np.broadcast_shapes(*[np.shape(v) for v in env.values()])
         for k, read in enumerate(reads):
-            stand_in = sp.Symbol(f"_read{k}")
+            stand_in = sp.Symbol(f"_read{k}", integer=True)
             env[stand_in] = np.asarray(_read(read, env, np.ones(shape, dtype=bool), inst), dtype=np.int64)
             expr = expr.xreplace({read: stand_in})
-    syms = sorted(expr.free_symbols, key=str)
+    if expr.atoms(sp.floor, sp.Mod):
+        raise ValueError(f"the evaluator takes no ⌊…⌋ or mod in an index: {expr}")
+    den = math.lcm(*(int(r.q) for r in expr.atoms(sp.Rational)))
+    num = sp.expand(expr * den)
+    syms = sorted(num.free_symbols, key=str)
     if not syms:
-        return np.asarray(Fraction(int(sp.numer(expr)), int(sp.denom(expr))) if expr.is_Rational else expr)
-    fn = sp.lambdify(syms, expr, modules=[{"floor": np.floor, "Mod": np.mod}, "numpy"], dummify=True)
-    # Exact: indices are small integers; a quotient is kept as a float only where a [s | m] bracket guards it.
-    return fn(*[env[s] for s in syms])
+        return np.asarray(int(num)), den
+    fn = sp.lambdify(syms, num, modules="numpy", dummify=True)
+    return np.asarray(fn(*[np.asarray(env[s], dtype=np.int64) for s in syms]), dtype=np.int64), den
+
+
+def _whole(index) -> tuple[np.ndarray, np.ndarray]:
+    """(where the index is an integer, its integer value there)."""
+    num, den = index
+    return num % den == 0, num // den
 
 
 def _truth(c: Cond, env, inst) -> np.ndarray:
-    a, b = _index(c.lhs, env, inst), _index(c.rhs, env, inst)
+    (a, p), (b, q) = _index(c.lhs, env, inst), _index(c.rhs, env, inst)
     if c.kind == "le":
-        return np.asarray(a <= b)
+        return np.asarray(a * q <= b * p)
     if c.kind == "eq":
-        return np.asarray(a == b)
-    return np.asarray(np.mod(b, a) == 0)
+        return np.asarray(a * q == b * p)
+    whole_a, modulus = _whole((a, p))
+    whole_b, value = _whole((b, q))
+    return np.asarray(whole_a & whole_b & (np.mod(value, np.where(modulus == 0, 1, modulus)) == 0) & (modulus != 0))
 
 
 def evaluate(term: Term, env: dict, inst: Instance) -> np.ndarray:
@@ -734,16 +748,19 @@ def _factor(f, env, mask, inst):
 
 def _read(f: sp.Indexed, env, mask, inst):
     name = f.base.label.name
-    idx = [np.asarray(_index(e, env, inst)) for e in f.indices]
-    idx = np.broadcast_arrays(*idx, mask)[:-1]
+    idx = [_whole(_index(e, env, inst)) for e in f.indices]
+    whole = np.broadcast_arrays(*[w for w, _ in idx], mask)[:-1]
+    idx = np.broadcast_arrays(*[i for _, i in idx], mask)[:-1]
+    if np.any(mask & ~np.logical_and.reduce(whole)):
+        raise Unguarded(f"{f} is read at a non-whole index where the brackets hold")
     source = inst.arrays[name]
     if isinstance(source, Definition):
-        sub = {s: np.where(mask, i, 0).astype(np.int64) for s, i in zip(source.indices, idx)}
+        sub = {s: np.where(mask, i, 0) for s, i in zip(source.indices, idx)}
         return evaluate(source.body, sub, inst)
     inside = np.ones(mask.shape, dtype=bool)
     for i, n in zip(idx, source.shape):
-        inside &= (i >= 0) & (i < n) & (i == np.round(i))
+        inside &= (i >= 0) & (i < n)
     if np.any(mask & ~inside):
         raise Unguarded(f"{f} is read outside {name} {source.shape} where the brackets hold")
-    clipped = tuple(np.where(inside, np.round(i), 0).astype(np.int64) for i in idx)
+    clipped = tuple(np.where(inside, i, 0) for i in idx)
     return np.where(inside, source[clipped], 0)

@@ -20,7 +20,7 @@ from ..layers import layer as make_layer
 from ..report import document
 from .conv import I
 from ..report.mathprint import Name
-from .engine import Condition, Definition, Domain, Instance, Rules, Stop, Term, divides, eq, within
+from .engine import Condition, Definition, Domain, Instance, Rules, Term, divides, eq, within
 from .proof import Derivation, InstanceCheck, Proof, instantiate, partial
 
 
@@ -418,6 +418,7 @@ def prove_pool(name: str, claim, seed: int = 0, count: int = 3) -> Proof:
     pp = PoolProof(name, claim)
     defs = pp.definitions()
     d = pp.derivation()
+    pp.sample = lambda seed, count: pp.instances(seed, count, defs)
     checks = [
         InstanceCheck(config, instantiate([d], inst, oracle))
         for config, inst, oracle in pp.instances(seed, count, defs)

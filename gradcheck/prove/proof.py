@@ -11,7 +11,7 @@ import sympy as sp
 
 from ..errors import ConfigError
 from ..report import Report, document, mathprint
-from .engine import Condition, Definition, Instance, Stop, Term, Unguarded, evaluate
+from .engine import Condition, Instance, Stop, Term, Unguarded, evaluate
 
 
 @dataclass(frozen=True)
