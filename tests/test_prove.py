@@ -151,6 +151,7 @@ def test_cli_exits_1_naming_the_step_of_a_wrong_claim(capsys):
         (["prove", "--all", "--claim", "no_rotation"], "--all proves the textbook forms"),
         (["prove", "conv1d", "--format", "pdf"], "--format 'pdf' is not allowed"),
         (["prove", "conv1d", "--instances", "0"], "instances=0 is not allowed"),
+    (["prove", "conv1d", "--seed", "-1"], "--seed"),
     ],
 )
 def test_bad_arguments_one_line_exit_2(capsys, argv, message):

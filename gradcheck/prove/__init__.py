@@ -31,6 +31,8 @@ def prove(name: str, claim="textbook", *, seed: int = 0, instances: int = 3) -> 
     the claimed forms are evaluated and compared exactly with the sympy oracle."""
     if name not in PROVABLE:
         raise ConfigError(f"no proof for layer {name!r}: proofs exist for {', '.join(PROVABLE)}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise ConfigError(f"seed={seed!r} is not allowed: it must be an int in 0..2**32 - 1")
     if not isinstance(instances, int) or isinstance(instances, bool) or not 1 <= instances <= 20:
         raise ConfigError(f"instances={instances!r} is not allowed: it must be an int in 1..20")
     return _prove(name, claim_of(claim), seed, instances)

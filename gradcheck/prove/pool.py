@@ -137,6 +137,13 @@ class PoolProof:
                 )
         return conds
 
+    def tie_rule(self) -> list:
+        if not self.is_max:
+            return []
+        ties = make_layer(self.name, kernel_size=2).params["ties"]
+        return [Condition("the layer's default tie rule is the first maximum in row-major order (ties='first')", None,
+                          ties == "first", f"ties = {ties!r}")]
+
     def layer_fill(self) -> float:
         lay = make_layer(self.name, kernel_size=2)
         return lay.sympy_rule({"x": (1, 1, 2, 2)}).fill.get("x", 0)
