@@ -23,11 +23,11 @@ from .proof import CLAIMS, Claim, Proof, Step, claim_of
 PROVABLE = ("conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "avg_pool2d", "max_pool2d")
 
 
-def prove(name: str, claim="textbook", *, seed: int = 0, instances: int = 3) -> Proof:
+def prove(name: str, claim="textbook", *, seed: int = 0, instances: int = 3, ties: str = "first") -> Proof:
     """The proof of ``name``'s backward identities for every shape (``p.steps``, each ``.checked``; ``p.ok``).
 
     ``claim``: "textbook" (the true forms), "no_rotation" or "no_stride_dilation" (classic mistakes, which fail at a
-    named step: ``p.failed_step``), or a :class:`Claim`. ``instances`` seeded random configurations (``seed``) on which
+    named step: ``p.failed_step``), or a :class:`Claim`. ``ties``: max_pool2d's tie rule, "first" or "split". ``instances`` seeded random configurations (``seed``) on which
     the claimed forms are evaluated and compared exactly with the sympy oracle."""
     if name not in PROVABLE:
         raise ConfigError(f"no proof for layer {name!r}: proofs exist for {', '.join(PROVABLE)}")
@@ -35,11 +35,13 @@ def prove(name: str, claim="textbook", *, seed: int = 0, instances: int = 3) -> 
         raise ConfigError(f"seed={seed!r} is not allowed: it must be an int in 0..2**32 - 1")
     if not isinstance(instances, int) or isinstance(instances, bool) or not 1 <= instances <= 20:
         raise ConfigError(f"instances={instances!r} is not allowed: it must be an int in 1..20")
-    return _prove(name, claim_of(claim), seed, instances)
+    if ties not in ("first", "split") or (ties != "first" and name != "max_pool2d"):
+        raise ConfigError(f"ties={ties!r} is not allowed for {name}: ties is max_pool2d's tie rule, 'first' or 'split'")
+    return _prove(name, claim_of(claim), seed, instances, ties)
 
 
 @functools.lru_cache(maxsize=32)
-def _prove(name: str, claim: Claim, seed: int, instances: int) -> Proof:
+def _prove(name: str, claim: Claim, seed: int, instances: int, ties: str) -> Proof:
     """Proofs are deterministic (seeded instances): each is built once per process."""
     if name in ("conv1d", "conv2d"):
         from .conv import prove_conv
@@ -51,7 +53,7 @@ def _prove(name: str, claim: Claim, seed: int, instances: int) -> Proof:
         return prove_conv_transpose(name, claim, seed, instances)
     from .pool import prove_pool
 
-    return prove_pool(name, claim, seed, instances)
+    return prove_pool(name, claim, seed, instances, ties)
 
 
 __all__ = ["CLAIMS", "PROVABLE", "Claim", "Proof", "Step", "prove"]

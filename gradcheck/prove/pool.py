@@ -25,13 +25,14 @@ from .proof import Derivation, InstanceCheck, Proof, instantiate, partial
 
 
 class PoolProof:
-    def __init__(self, name: str, claim):
+    def __init__(self, name: str, claim, ties: str = "first"):
         if not claim.flip_filter:
             raise ConfigError(
                 f"claim={claim.name!r} is not allowed for {name}: a pool has no filter to rotate; "
                 "its wrong claim is 'no_stride_dilation'"
             )
         self.name, self.claim, self.is_max = name, claim, name == "max_pool2d"
+        self.ties, self.split = ties, self.is_max and ties == "split"
         self.N, self.C = I("N", "C", positive=True)
         self.axes = []
         for size, tag in (("H", "H"), ("W", "W")):
@@ -42,6 +43,7 @@ class PoolProof:
         self.X, self.G, self.D = sp.IndexedBase("X"), sp.IndexedBase("G"), sp.IndexedBase("D")
         self.Ar = sp.IndexedBase(Name("A^{row}", "Aʳᵒʷ"))
         self.Ac = sp.IndexedBase(Name("A^{col}", "Aᶜᵒˡ"))
+        self.M, self.T = sp.IndexedBase("M"), sp.IndexedBase("T")
         value_ranges = {self.Ar: (0, self.axes[0]["K"] - 1), self.Ac: (0, self.axes[1]["K"] - 1)}
         facts = [
             (
@@ -60,7 +62,15 @@ class PoolProof:
                 "more after, which no window index here depends on)",
             )
         ]
-        if self.is_max:
+        if self.split:
+            facts.append(
+                (
+                    "M[n, c, i, j, a, b] = 1 where tap (a, b) of window (i, j) equals the window's maximum (−∞ "
+                    "padding), else 0; T[n, c, i, j] = Σ_{a,b} M ≥ 1, the number of tied maxima (ties='split', "
+                    "TensorFlow's reduce_max); every window covers an input element, so no padding tap is a maximum",
+                )
+            )
+        elif self.is_max:
             facts.append(
                 (
                     "A^row, A^col: the tap (row, column in the window) of the first maximum of each window, "
@@ -88,6 +98,8 @@ class PoolProof:
         ah, aw = self.axes
         r, q = self.reads(i, j, a, b)
         sums = ((a, 0, ah["K"] - 1), (b, 0, aw["K"] - 1))
+        if self.split:
+            return Term(sums, (eq(self.M[n, c, i, j, a, b], 1),), (self.X[n, c, r, q], self.T[n, c, i, j] ** -1))
         if self.is_max:
             return Term(sums, (eq(a, self.Ar[n, c, i, j]), eq(b, self.Ac[n, c, i, j])), (self.X[n, c, r, q],))
         return Term(sums, (), (self.X[n, c, r, q], self.D[i, j] ** -1))
@@ -103,7 +115,8 @@ class PoolProof:
         conds = []
         x = sp.IndexedBase("x")
         for sample in self.SAMPLES:
-            params = dict(sample) if self.is_max else {k: v for k, v in sample.items() if k != "dilation"}
+            params = (dict(sample, ties=self.ties) if self.is_max else
+                      {k: v for k, v in sample.items() if k != "dilation"})
             rule = make_layer(self.name, **params).sympy_rule({"x": (1, 1, 7, 7)})
             taps = [v for v, _, _ in rule.expr.limits]
             reads = [r for r in rule.expr.function.atoms(sp.Indexed) if r.base == x and set(taps) <= r.free_symbols]
@@ -140,6 +153,10 @@ class PoolProof:
     def tie_rule(self) -> list:
         if not self.is_max:
             return []
+        if self.split:
+            ties = make_layer(self.name, kernel_size=2, ties="split").params["ties"]
+            return [Condition("the layer shares a tie equally among the tied maxima with ties='split'", None,
+                              ties == "split", f"ties = {ties!r}")]
         ties = make_layer(self.name, kernel_size=2).params["ties"]
         return [Condition("the layer's default tie rule is the first maximum in row-major order (ties='first')", None,
                           ties == "first", f"ties = {ties!r}")]
@@ -157,7 +174,9 @@ class PoolProof:
         d = Derivation(
             "dL/dX: "
             + (
-                "each G routed to its window's first maximum"
+                "each G shared equally by its window's tied maxima"
+                if self.split
+                else "each G routed to its window's first maximum"
                 if self.is_max
                 else "each window's G/D spread over the window"
             ),
@@ -174,7 +193,9 @@ class PoolProof:
             "reading",
             "Tap (a, b) of window (i, j) reads X at (s·i + d·a − p, s·j + d·b − p)"
             + (
-                "; the output is the tap that is the window's first maximum."
+                "; the output is the mean of the taps that are the window's maximum."
+                if self.split
+                else "; the output is the tap that is the window's first maximum."
                 if self.is_max
                 else ", divided by the window's divisor D."
             ),
@@ -186,7 +207,11 @@ class PoolProof:
         padded = Term(
             rule.sums, rule.brackets + tuple(within(r, 0, ah["H"] - 1) + within(q, 0, aw["H"] - 1)), rule.factors
         )
-        if self.is_max:
+        if self.split:
+            cond = Condition("the layer pads with −∞ (IndexRule.fill), and every window covers an input element: no "
+                             "padding tap is a maximum, so a maximum's read lies inside X", None, fill == -math.inf,
+                             f"fill = {fill}")
+        elif self.is_max:
             cond = Condition(
                 "the layer pads with −∞ (IndexRule.fill), and every window covers an input element: the "
                 "first maximum is never a padding tap, so its read lies inside X",
@@ -211,14 +236,13 @@ class PoolProof:
         def chain():
             rules.free.update({x: (lo, hi) for x, lo, hi in outputs})
             try:
-                hold = (
-                    (
-                        "the selection [a = A^row][b = A^col] is held constant: the gradient of max is that of the "
-                        "selected element (the layer's subgradient; at a tie PyTorch's first maximum)"
-                    )
-                    if self.is_max
-                    else None
-                )
+                hold = None
+                if self.split:
+                    hold = ("the maxima M and their count T are held constant: the gradient of max is the mean of the "
+                            "tied maxima's (the layer's subgradient with ties='split')")
+                elif self.is_max:
+                    hold = ("the selection [a = A^row][b = A^col] is held constant: the gradient of max is that of the "
+                            "selected element (the layer's subgradient; at a tie PyTorch's first maximum)")
                 terms, conds = rules.chain_rule([padded], self.X, (nu, chi, u, v), (N, C, ah["H"], aw["H"]), hold)
             finally:
                 for x, _, _ in outputs:
@@ -238,6 +262,8 @@ class PoolProof:
 
     def max_steps(self, d, rules, nu, chi, u, v):
         ah, aw = self.axes
+        if self.split:
+            return self.split_steps(d, rules, nu, chi, u, v)
         stride = [ax["s"] if self.claim.dilate_by_stride else 1 for ax in self.axes]
         r = stride[0] * self.i + ah["d"] * self.Ar[nu, chi, self.i, self.j] - ah["p"]
         q = stride[1] * self.j + aw["d"] * self.Ac[nu, chi, self.i, self.j] - aw["p"]
@@ -281,6 +307,23 @@ class PoolProof:
             rules.drop_implied,
             d.term,
         )
+
+    def split_steps(self, d, rules, nu, chi, u, v):
+        ah, aw = self.axes
+        i, j, a, b = self.i, self.j, self.a, self.b
+        stride = [ax["s"] if self.claim.dilate_by_stride else 1 for ax in self.axes]
+        r, q = stride[0] * i + ah["d"] * a - ah["p"], stride[1] * j + aw["d"] * b - aw["p"]
+        d.final = Term(((i, 0, ah["out"] - 1), (j, 0, aw["out"] - 1), (a, 0, ah["K"] - 1), (b, 0, aw["K"] - 1)),
+                       (eq(self.M[nu, chi, i, j, a, b], 1), eq(r, u), eq(q, v)),
+                       (self.G[nu, chi, i, j], self.T[nu, chi, i, j] ** -1))
+        for pos in (u, v):
+            if d.stopped:
+                return
+            k = next(k for k, br in enumerate(d.term.brackets) if br.kind == "eq" and pos in br.free_symbols)
+            d.step(f"the tap's position is {pos}", "substitute an equality",
+                   "Under [tap position = u] the padding brackets speak of u.", rules.substitute_equal, d.term, k)
+        d.step("drop implied brackets", "range implication", "0 ≤ u ≤ H − 1 and 0 ≤ v ≤ W − 1 hold.",
+               rules.drop_implied, d.term)
 
     def avg_steps(self, d, rules, nu, chi, u, v):
         ah, aw = self.axes
@@ -364,6 +407,7 @@ class PoolProof:
                 params = {"kernel_size": K, "stride": s, "padding": pad, "ceil_mode": bool(k == 1)}
                 if self.is_max:
                     params["dilation"] = tuple(int(v) for v in rng.integers(1, 3, size=2))
+                    params["ties"] = self.ties
                 else:
                     params["count_include_pad"] = bool(rng.integers(0, 2))
                     if k == count - 1:
@@ -394,7 +438,9 @@ class PoolProof:
                 if self.is_max:
                     values[ax["d"]] = dl
             named = {"X": x, "G": G}
-            if self.is_max:
+            if self.split:
+                named["M"], named["T"] = maxima(x, K, s, (pt, pl), lay.params["dilation"], out_shape)
+            elif self.is_max:
                 named["A^{row}"], named["A^{col}"] = first_maximum(x, K, s, (pt, pl), lay.params["dilation"], out_shape)
             else:
                 named["D"] = np.asarray(lay.divisor(shape[2:]), dtype=object) * np.ones(out_shape[2:], dtype=object)
@@ -421,8 +467,25 @@ def first_maximum(x, K, s, pads, dilation, out_shape):
     return rows, cols
 
 
-def prove_pool(name: str, claim, seed: int = 0, count: int = 3) -> Proof:
-    pp = PoolProof(name, claim)
+def maxima(x, K, s, pads, dilation, out_shape):
+    """M (N, C, H_out, W_out, kH, kW): 1 at every tap equal to its window's maximum (−∞ padding), and T, their count:
+    from the definition, not from the layer's code."""
+    M = np.zeros(tuple(out_shape) + tuple(K), dtype=np.int64)
+    H, W = x.shape[2:]
+    for n, c, i, j in np.ndindex(*out_shape):
+        taps = {}
+        for a in range(K[0]):
+            for b in range(K[1]):
+                r, q = s[0] * i + dilation[0] * a - pads[0], s[1] * j + dilation[1] * b - pads[1]
+                taps[a, b] = x[n, c, r, q] if 0 <= r < H and 0 <= q < W else -math.inf
+        top = max(taps.values())
+        for (a, b), value in taps.items():
+            M[n, c, i, j, a, b] = value == top
+    return M.astype(object), M.sum(axis=(4, 5)).astype(object)
+
+
+def prove_pool(name: str, claim, seed: int = 0, count: int = 3, ties: str = "first") -> Proof:
+    pp = PoolProof(name, claim, ties)
     defs = pp.definitions()
     d = pp.derivation()
     pp.sample = lambda seed, count: pp.instances(seed, count, defs)
@@ -431,8 +494,11 @@ def prove_pool(name: str, claim, seed: int = 0, count: int = 3) -> Proof:
         for config, inst, oracle in pp.instances(seed, count, defs)
     ]
     what = (
-        "max pooling routes each G to the first maximum of its window (PyTorch's tie rule; the layer's "
-        "ties='split' is not covered here), overlapping windows adding up"
+        "max pooling with ties='split' (TensorFlow) shares each G equally among the tied maxima of its window, "
+        "overlapping windows adding up"
+        if pp.split
+        else "max pooling routes each G to the first maximum of its window (PyTorch's tie rule, ties='first'), "
+        "overlapping windows adding up"
         if pp.is_max
         else "average pooling spreads each window's G/D over the window (D the layer's divisor, whatever its rule)"
     )
@@ -445,12 +511,14 @@ def prove_pool(name: str, claim, seed: int = 0, count: int = 3) -> Proof:
     return Proof(
         name,
         claim,
-        f"Proof: the backward identity of {name}, for every shape",
+        f"Proof: the backward identity of {name}" + (" (ties='split')" if pp.split else "") + ", for every shape",
         intro,
         pp.domain.facts,
         [(x.text, x) for x in defs],
         [d],
         checks,
-        command=f"gradcheck prove {name}" + ("" if claim.name == "textbook" else f" --claim {claim.name}"),
+        command=f"gradcheck prove {name}" + (" --ties split" if pp.split else "")
+        + ("" if claim.name == "textbook" else f" --claim {claim.name}"),
         source=pp,
+        variant="ties_split" if pp.split else "",
     )

@@ -140,6 +140,7 @@ class Proof:
     instances: list = field(default_factory=list)
     command: str = ""
     source: object = None  # the family's builder (its symbols, definitions and instances), for tests and tools
+    variant: str = ""  # a layer parameter the proof is about (max_pool2d's ties_split): part of the file name
 
     @property
     def steps(self) -> list[Step]:
@@ -250,7 +251,8 @@ class Proof:
         return out
 
     def report(self):
-        stem = self.layer if self.claim.name == "textbook" else f"{self.layer}-{self.claim.name}"
+        claim = "" if self.claim.name == "textbook" else self.claim.name
+        stem = "-".join(x for x in (self.layer, self.variant, claim) if x)
         return _ProofReport(stem, self.title, self.blocks())
 
     def markdown(self) -> str:
