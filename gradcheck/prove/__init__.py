@@ -27,8 +27,9 @@ def prove(name: str, claim="textbook", *, seed: int = 0, instances: int = 3, tie
     """The proof of ``name``'s backward identities for every shape (``p.steps``, each ``.checked``; ``p.ok``).
 
     ``claim``: "textbook" (the true forms), "no_rotation" or "no_stride_dilation" (classic mistakes, which fail at a
-    named step: ``p.failed_step``), or a :class:`Claim`. ``ties``: max_pool2d's tie rule, "first" or "split". ``instances`` seeded random configurations (``seed``) on which
-    the claimed forms are evaluated and compared exactly with the sympy oracle."""
+    named step: ``p.failed_step``), or a :class:`Claim`. ``ties``: max_pool2d's tie rule, "first" or "split".
+    ``instances`` seeded random configurations (``seed``) on which the claimed forms are evaluated and compared exactly
+    with the sympy oracle."""
     if name not in PROVABLE:
         raise ConfigError(f"no proof for layer {name!r}: proofs exist for {', '.join(PROVABLE)}")
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:

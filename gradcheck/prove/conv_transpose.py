@@ -565,7 +565,8 @@ def prove_conv_transpose(name: str, claim, seed: int = 0, count: int = 3) -> Pro
         document.Para(
             f"Claim ({claim.name}): for every batch size, channel count, groups, input size, kernel size, stride, "
             "padding, output_padding and dilation, the transposed convolution is the adjoint of the convolution, and "
-            "its gradients are convolutions again. The proof reuses the conv proof's checked steps where the terms coincide."
+            "its gradients are convolutions again. The proof reuses the conv proof's checked steps where the terms "
+            "coincide."
         ),
         document.Display([[sp.IndexedBase("O")[cp.rule.indices], cp.rule_expr]]),
     ]

@@ -136,7 +136,8 @@ class Term:
 def _txt(expr) -> str:
     """An expression in condition texts (plain text in every format): d·k + i·s − p."""
     text = sp.sstr(expr).replace("**", "^").replace("*", "·")
-    return re.sub(r"\\(tilde|hat)\{(\w)\}", lambda m: m.group(2) + {"tilde": "\u0303", "hat": "\u0302"}[m.group(1)], text)
+    accents = {"tilde": "\u0303", "hat": "\u0302"}  # X̃, F̂
+    return re.sub(r"\\(tilde|hat)\{(\w)\}", lambda m: m.group(2) + accents[m.group(1)], text)
 
 
 def _expand_indices(f):
@@ -257,7 +258,8 @@ class Rules:
         self, terms: list[Term], base: sp.IndexedBase, at: tuple, sizes: tuple, hold_conditions: str | None = None
     ):
         """∂/∂base[at] of Σ terms, each linear in base (one read base[e]): the read becomes Π [e_t = at_t]. The read
-        must lie inside base's domain [0, size) wherever the term's brackets hold (so that base[e] is one of the variables).
+        must lie inside base's domain [0, size) wherever the term's brackets hold (so that base[e] is one of the
+        variables).
         ``hold_conditions``: brackets that read base are held constant (a subgradient convention, stated)."""
         out, conds = [], []
         for t in terms:
