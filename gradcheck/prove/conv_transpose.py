@@ -241,6 +241,20 @@ class ConvTransposeProof:
                     f"{len(later)} steps, " f"{'all checked' if conv_d.checked else 'not all checked'}",
                 )
             )
+            # conv's domain ties its input size H to a remainder a ≤ s − 1; here that size is (H − 1)s − 2p + d(K − 1)
+            # + output_padding + 1, and output_padding may reach s when d > s. The reused steps (folds, re-indexing)
+            # must not depend on it: none of their terms may mention H or a (the remainder notes are not reused).
+            sizes = {sym for cax in cp.axes for sym in (cax.H, cax.a)}
+            reused = [s for s in later if s.rule != "range split" and s.term is not None]
+            conds.append(
+                Condition(
+                    "the reused conv steps mention neither conv's input size nor its remainder a: they hold for every "
+                    "output_padding",
+                    None,
+                    bool(reused) and not any(s.term.show().free_symbols & sizes for s in reused),
+                    "structural",
+                )
+            )
             return self.rename(conv_d.final, mapping), conds
 
         d.step(
@@ -525,6 +539,8 @@ class ConvTransposeProof:
                 H = tuple(int(v) for v in rng.integers(2 if k == 0 else 1, 5, size=self.spatial))
                 pad = tuple(int(v) for v in rng.integers(0, 3, size=self.spatial))
                 op = tuple(int(rng.integers(0, max(a, b))) for a, b in zip(s, dil))
+                if k == 1:  # output_padding >= stride, which a dilation > stride allows
+                    s, dil, op = (1,) * self.spatial, (2,) * self.spatial, (1,) * self.spatial
                 shapes = {"x": (n, g * cg, *H), "w": (g * cg, og, *K), "b": (g * og,)}
                 try:
                     lay = make_layer(self.name, stride=s, padding=pad, dilation=dil, groups=g, output_padding=op)
