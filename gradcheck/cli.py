@@ -9,6 +9,7 @@
     gradcheck report conv2d [--stride 2 --padding 1] [--size small|WxH] [--format md|html|tex] [--out DIR]
     gradcheck grade CASES.toml [--answers STUDENT.toml] [--json | --format gradescope] [--expected]
     gradcheck exercise new conv2d [--stride 2 ...] [--seed S]
+    gradcheck prove conv2d [--claim no_rotation] [--format md|html|tex] [--out DIR]
 
 ``report`` lives in ``gradcheck/report/cli.py``, ``grade`` and ``exercise`` in ``gradcheck/grading/cli.py``:
 each adds its subparser and sets ``run``. ``verify`` draws configurations with Hypothesis (layer parameters given as ``--name value`` are held), runs
@@ -33,6 +34,7 @@ from .grading import cli as grading_cli
 from .layers import REGISTRY, layers
 from .layers.schema import command_args, flag
 from .report import cli as report_cli
+from .prove import cli as prove_cli
 from .strategies import configs
 from .verify import choose_oracles, resolve_device, verify
 
@@ -228,6 +230,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                                     "configuration) for CI test reports")
     grading_cli.add_parser(sub)
     report_cli.add_parser(sub)
+    prove_cli.add_parser(sub)  # gradcheck prove LAYER: the backward identities for every shape (gradcheck/prove)
     return parser
 
 

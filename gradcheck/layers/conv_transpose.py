@@ -98,10 +98,10 @@ class ConvTranspose(Layer):
         groups = self.params["groups"]
         c_per_group = c_in // groups
         X, W, (n, o, c), out_pos, taps = RULE_SYMBOLS[self.spatial]
-        group = sp.floor(o / o_per_group) if groups > 1 else sp.Integer(0)
+        group = sp.floor(o / o_per_group) if groups != 1 else sp.Integer(0)  # != : also a symbol (gradcheck.prove)
         channel, out_channel = group * c_per_group + c, o - group * o_per_group
         p = self.params
-        positions = [sp.Rational(1, s) * (i + pad - d * a) for i, a, s, pad, d in zip(
+        positions = [(i + pad - d * a) / sp.sympify(s) for i, a, s, pad, d in zip(
             out_pos, taps, p["stride"], p["padding"], p["dilation"])]
         summand = X[(n, channel, *positions)] * W[(channel, out_channel, *taps)]
         return conv_rule(self, summand, c_per_group, kernel, shapes)
