@@ -318,7 +318,7 @@ def _verify_layer(name, held, args, seed):
     from .strategies import examples
 
     oracles = args.oracles.split(",")
-    stats = {"tried": 0, "failed": False, "seconds": Counter(), "devices": Counter(), "narrow": set()}
+    stats = {"tried": 0, "failed": False, "seconds": Counter(), "devices": Counter(), "narrow": set(), "rtol": {}}
 
     def disagrees(example):
         verdict = verify(example.layer, *example.inputs, grad_out=example.grad_out, oracles=oracles,
@@ -328,6 +328,8 @@ def _verify_layer(name, held, args, seed):
             stats["seconds"].update(verdict.seconds)
             stats["devices"].update(verdict.devices.items())
             stats["narrow"].update(verdict.precisions)  # oracles that computed in float32 (no float64 there)
+            for pair, rtol in verdict.tolerances.items():
+                stats["rtol"][pair] = max(rtol, stats["rtol"].get(pair, 0.0))
         stats["failed"] = stats["failed"] or not verdict.ok
         return not verdict.ok
 
@@ -348,7 +350,7 @@ def _verify_layer(name, held, args, seed):
     per_oracle = ", ".join(f"{o} {s:.1f} s" for o, s in stats["seconds"].items())
     agree = stats["tried"] - (minimal is not None)
     row = (name, str(stats["tried"]), _oracles_with_devices(oracles, stats["devices"]),
-           _comparison(name, args.kind, oracles, stats["narrow"]),
+           _comparison(name, args.kind, oracles, stats["narrow"], stats["rtol"]),
            f"{agree}/{stats['tried']}", f"{elapsed:.1f} s ({per_oracle})")
     return row, counter
 
@@ -429,10 +431,17 @@ def _held_by_every_layer(held: dict, names: list[str]) -> None:
                               f"have no parameter {key!r}: {hint}")
 
 
-def _comparison(name: str, kind: str, oracles, narrow=frozenset()) -> str:
+def _comparison(name: str, kind: str, oracles, narrow=frozenset(), seen: dict | None = None) -> str:
     """'exact' when every oracle is held to == on this data (a rational rule, exact data, oracles exact there);
     'exact + float tol' when some pairs are (sympy = numpy) and some are not (fd, or jax on rationals).
-    ``narrow``: oracles that computed in float32 (jax on a TPU), never exact."""
+    ``narrow``: oracles that computed in float32 (jax on a TPU), never exact.
+
+    ``seen``: the largest rtol each pair of oracles was compared with in the verdicts of this run; then the
+    label says what was done (float data: sympy = numpy exactly where gradcheck.dyadic applies), not what
+    is expected from the layer's class."""
+    if seen:
+        exact = sum(1 for rtol in seen.values() if rtol == 0)
+        return "exact" if exact == len(seen) else "exact + float tol" if exact else "float tol"
     layer = REGISTRY[name]
     # closed_on_integers may be a property of the drawn parameters (max pool's ties): then not always exact
     closed = layer.closed_on_integers is True
