@@ -40,6 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..layers.base import as_float64
+from . import jax_cache
 
 # Per-compilation XLA options (not global flags): fast compilation for the small programs a check runs.
 _FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
@@ -87,15 +88,18 @@ def _platform() -> str:
 
 def compiled(cache: OrderedDict, key, function, *example_args, max_size: int = _MAX_PROGRAMS):
     """``jax.jit(function)`` lowered for ``example_args`` and compiled with :func:`compile_options`, kept in
-    ``cache`` under ``key`` (least recently used out first past ``max_size``). The jax oracle and
-    ``adapters.jax`` compile through here, so both get the fast options and bounded memory."""
+    ``cache`` under ``key`` (least recently used out first past ``max_size``), and on disk across processes
+    (:mod:`jax_cache`). The jax oracle and ``adapters.jax`` compile through here, so both get the fast options,
+    bounded memory and the persistent cache."""
     import jax
 
     if key in cache:
         cache.move_to_end(key)
         return cache[key]
     lowered = jax.jit(function).lower(*example_args)
-    cache[key] = _compile(lowered, compile_options(), _platform())
+    options, platform = compile_options(), _platform()
+    # through the persistent cache (jax_cache): a program compiled by an earlier run is loaded, not compiled
+    cache[key] = jax_cache.load_or_compile(lowered, options, lambda: _compile(lowered, options, platform))
     if len(cache) > max_size:
         cache.popitem(last=False)
     return cache[key]
