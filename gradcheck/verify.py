@@ -1,8 +1,9 @@
 """Run several oracles on one configuration, compare their gradients, vote, and explain.
 
 ``verify(layer, *inputs, grad_out=g)`` returns a :class:`Verdict`. On integer or rational data the
-oracles that are exact there are compared with ``==``; any pair involving a float result uses the
-tolerance of ``gradcheck.tolerance``. When oracles disagree the verdict names the odd one out (the
+oracles that are exact there are compared with ``==``; so are sympy and numpy on float data where the
+layer's rule lets them compute on the floats' integers (``gradcheck.dyadic``); any pair involving a float
+result uses the tolerance of ``gradcheck.tolerance``. When oracles disagree the verdict names the odd one out (the
 oracle whose removal leaves the others in agreement) and lists the first wrong elements.
 """
 from __future__ import annotations
