@@ -320,7 +320,18 @@ def gradient_factors(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> dict[s
     """
     if hasattr(layer, "sympy_gradients"):  # a chain (gc.sequential) has no rule of its own
         return None
-    rule = _rule(layer, shapes)
+    key = (layer.key, tuple(sorted(shapes.items())))
+    if key not in _FACTORS:  # a max pool's window conditions take a while to inspect: once per configuration
+        _FACTORS[key] = _gradient_factors(layer, _PLANS[key].rule if key in _PLANS else _rule(layer, shapes))
+        if len(_FACTORS) > 256:
+            _FACTORS.popitem(last=False)
+    return _FACTORS[key]
+
+
+_FACTORS: OrderedDict[tuple, dict | None] = OrderedDict()
+
+
+def _gradient_factors(layer: Layer, rule: IndexRule) -> dict[str, tuple[str, ...]] | None:
     if any(v not in (0, float("inf"), float("-inf")) for v in rule.fill.values()):
         return None
     found: dict[str, set] = {}
