@@ -3,9 +3,9 @@ suite in CI, a resumed sweep, ``gradcheck verify`` again) skips XLA's compilatio
 
 An entry is one compiled executable (``jax.experimental.serialize_executable``), one file, named by the SHA-256
 of everything the executable depends on: the lowered program's text, the jax and jaxlib versions, the backend
-(platform, its version, the devices) and the compile options. Nothing global in JAX is changed: JAX's own
-persistent cache is a process-wide setting (``jax_compilation_cache_dir``) that would also cache, and change
-the behaviour of, the user's own JAX programs.
+(platform, its version, the devices), the compile options, ``XLA_FLAGS`` and the host processor's features.
+Nothing global in JAX is changed: JAX's own persistent cache is a process-wide setting
+(``jax_compilation_cache_dir``) that would also cache, and change the behaviour of, the user's own programs.
 
 - Folder: ``$GRADCHECK_CACHE_DIR/jax``, else ``$XDG_CACHE_HOME/gradcheck/jax``, else ``~/.cache/gradcheck/jax``;
   created private (0700), and used only while it is the user's own and not writable by others.
@@ -18,8 +18,10 @@ the behaviour of, the user's own JAX programs.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import platform
 import stat
 import tempfile
 from pathlib import Path
@@ -80,11 +82,24 @@ def _identity(lowered, options):
     devices = list(lowering._device_list) if lowering._device_list is not None else [backend.devices()[0]]
     parts = [lowered.as_text(), jax.__version__, jaxlib.__version__, backend.platform, backend.platform_version,
              repr([(d.id, d.device_kind) for d in devices]), repr(sorted((options or {}).items())),
-             repr(lowered.args_info), repr(lowered.out_tree)]
+             repr(lowered.args_info), repr(lowered.out_tree), os.environ.get("XLA_FLAGS", ""), _host()]
     digest = hashlib.sha256()
     for part in parts:
         digest.update(part.encode("utf-8") + b"\0")
     return backend, devices, digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _host() -> str:
+    """The processor code is generated for: a CPU executable may use instructions (AVX-512) that another machine
+    sharing the folder (a CI cache restored on another runner) lacks, so its features are part of the key."""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = next((line for line in info if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.processor()} {flags.strip()}"
 
 
 def _usable_folder() -> Path | None:
