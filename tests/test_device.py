@@ -209,6 +209,7 @@ def test_unknown_compile_options_are_dropped_and_remembered_per_platform(monkeyp
 
 def test_an_option_this_xla_does_not_know_costs_nothing_but_a_retry(monkeypatch):
     """Real XLA: a bogus option among the oracle's fast-compile options; the check still runs and the name is kept."""
+    monkeypatch.setenv("GRADCHECK_JAX_CACHE", "0")  # a program an earlier run stored on disk would skip the compile
     monkeypatch.setattr(jax_oracle, "_FAST_COMPILE", {**jax_oracle._FAST_COMPILE, "xla_gradcheck_no_such_option": True})
     monkeypatch.setattr(jax_oracle, "_UNKNOWN_OPTIONS", set(), raising=False)
     monkeypatch.setattr(jax_oracle, "_COMPILED", OrderedDict())
