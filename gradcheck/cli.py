@@ -4,6 +4,7 @@
     gradcheck verify conv2d [--stride S] [--padding P] [--dilation D] [--groups G] [--any-layer-param V] [--extensions]
                             [--examples N] [--seed S] [--kind integer|rational|float] [--oracles sympy,numpy,jax]
     gradcheck verify --all [--examples N]
+    gradcheck verify conv2d --projected [--trials K] [--max-side 64 --max-channels 32 ...] [--kind float]
     gradcheck sweep conv2d --max-side 5 [--jobs J] [--results FILE] [--backward module:function]
                            [--timeout S] [--stride 2 --padding 0 --padding 1] [--where module:function]
     gradcheck report conv2d [--stride 2 --padding 1] [--size small|WxH] [--format md|html|tex] [--out DIR]
@@ -148,8 +149,13 @@ def _build_parser() -> argparse.ArgumentParser:
     v.add_argument("--extensions", action="store_true",
                    help="also draw what torch.nn.functional does not allow (TensorFlow 'SAME' pooling, 'same' with a "
                         "stride, split max-pool ties); default: torch's domain only")
-    v.add_argument("--oracles", default=",".join(oracle_registry.DEFAULT_ORACLES),
+    v.add_argument("--oracles", default=None,
                    help=f"comma-separated, from {', '.join(oracle_registry.ORACLES)} (default sympy,numpy,jax)")
+    v.add_argument("--projected", action="store_true",
+                   help="the randomized exact check at any size (gc.verify_projected): the NumPy backward against "
+                        "the layer's own forward, by random integer projections; bounds such as --max-side 224 "
+                        "--max-channels 64 draw large layers")
+    v.add_argument("--trials", type=int, help="--projected: random projections per configuration (default 8)")
     sw = sub.add_parser("sweep", help="verify EVERY configuration within bounds (bounded-exhaustive, parallel)")
     sw.add_argument("layer", help="a layer with a sweep space (conv1d, conv2d, ...)")
     sw.epilog = ("Layer parameters may be held as --name VALUE (--stride 2); given several times they are the "
@@ -242,13 +248,20 @@ def _verify_layer(name, fixed, args, seed):
     from hypothesis import HealthCheck, find, settings
     from hypothesis.errors import NoSuchExample
 
+    from .projected import verify_projected
     from .strategies import examples
 
     oracles = args.oracles.split(",")
     stats = {"tried": 0, "failed": False, "seconds": Counter()}
 
+    def check(example):
+        if args.projected:  # the directions from the run's seed: a reported failure reproduces with --seed
+            return verify_projected(example.layer, *example.inputs, grad_out=example.grad_out, trials=args.trials,
+                                    seed=seed)
+        return verify(example.layer, *example.inputs, grad_out=example.grad_out, oracles=oracles)
+
     def disagrees(example):
-        verdict = verify(example.layer, *example.inputs, grad_out=example.grad_out, oracles=oracles)
+        verdict = check(example)
         if not stats["failed"]:
             stats["tried"] += 1
             stats["seconds"].update(verdict.seconds)
@@ -266,12 +279,15 @@ def _verify_layer(name, fixed, args, seed):
     elapsed = time.perf_counter() - start
     counter = None
     if minimal is not None:
-        verdict = verify(minimal.layer, *minimal.inputs, grad_out=minimal.grad_out, oracles=oracles)
-        counter = f"minimal counterexample for {name}:\n{verdict}\n{minimal!r}"
+        counter = f"minimal counterexample for {name}:\n{check(minimal)}\n{minimal!r}"
     per_oracle = ", ".join(f"{o} {s:.1f} s" for o, s in stats["seconds"].items())
     agree = stats["tried"] - (minimal is not None)
-    row = (name, str(stats["tried"]), ",".join(oracles), _comparison(name, args.kind, oracles),
-           f"{agree}/{stats['tried']}", f"{elapsed:.1f} s ({per_oracle})")
+    if args.projected:
+        exact = args.kind == "integer" and REGISTRY[name].closed_on_integers is True
+        compared, how = f"numpy backward · forward, {args.trials} projections", "exact" if exact else "float tol"
+    else:
+        compared, how = ",".join(oracles), _comparison(name, args.kind, oracles)
+    row = (name, str(stats["tried"]), compared, how, f"{agree}/{stats['tried']}", f"{elapsed:.1f} s ({per_oracle})")
     return row, counter
 
 
@@ -282,6 +298,13 @@ def _cmd_verify(args) -> int:
         return _fail(f"unknown layer {args.layer!r}; registered layers: {', '.join(layers())}")
     if args.examples < 1:
         return _fail(f"--examples {args.examples} is not allowed: it must be >= 1")
+    if args.projected:
+        failure = _projected_args(args)
+        if failure:
+            return _fail(failure)
+    elif args.trials is not None:
+        return _fail("--trials counts the random projections of --projected; add --projected or leave it out")
+    args.oracles = args.oracles or ",".join(oracle_registry.DEFAULT_ORACLES)
     for o in args.oracles.split(","):
         if o not in oracle_registry.ORACLES:
             return _fail(f"unknown oracle {o!r} in --oracles; oracles are {', '.join(oracle_registry.ORACLES)}")
@@ -296,8 +319,10 @@ def _cmd_verify(args) -> int:
         except InvalidArgument as exc:
             return _fail(str(exc))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    checked = (f"the NumPy backward against the forward by {args.trials} random projections" if args.projected
+               else f"oracles {args.oracles}")
     print(f"gradcheck verify: {args.examples} drawn configurations per layer, {args.kind} data, "
-          f"oracles {args.oracles}, seed {seed}" + (f", held {fixed}" if fixed else ""))
+          f"{checked}, seed {seed}" + (f", held {fixed}" if fixed else ""))
     rows, failures = [], []
     for name in names:
         row, counter = _verify_layer(name, fixed, args, seed)
@@ -314,7 +339,10 @@ def _cmd_verify(args) -> int:
         print(f"\nFAILED: {len(failures)} layer(s) disagree (reproduce with --seed {seed})")
         return 1
     inexact = [row[0] for row in rows if row[3] != "exact"]
-    if not inexact:
+    if args.projected:
+        how = "within float tolerance" if inexact else "exactly"
+        print(f"OK: the NumPy backward agrees {how} with the forward in every projection of every configuration")
+    elif not inexact:
         print("OK: every oracle agrees exactly on every configuration")
     elif len(inexact) == len(rows):
         print("OK: every oracle agrees within float tolerance on every configuration")
@@ -322,6 +350,25 @@ def _cmd_verify(args) -> int:
         print(f"OK: every oracle agrees on every configuration: exactly on {len(rows) - len(inexact)} layer(s), "
               f"within float tolerance where a float result is involved on {', '.join(inexact)}")
     return 0
+
+
+def _projected_args(args) -> str | None:
+    """What is wrong with a --projected command line, or None."""
+    from .projected import multiaffine_layers
+
+    if args.all:
+        return ("--projected checks one layer at a time (those affine in each input: "
+                f"{', '.join(multiaffine_layers())}); give one layer name")
+    if args.layer not in multiaffine_layers():
+        return (f"--projected cannot check {args.layer}: its forward is not affine in each input; it checks "
+                f"{', '.join(multiaffine_layers())} (verify {args.layer} without --projected)")
+    if args.oracles is not None:
+        return "--oracles does not apply to --projected, which compares the NumPy backward with the layer's forward"
+    if args.trials is None:
+        args.trials = 8
+    if args.trials < 1:
+        return f"--trials {args.trials} is not allowed: it must be >= 1"
+    return None
 
 
 def _held_by_every_layer(fixed: dict, names: list[str]) -> None:

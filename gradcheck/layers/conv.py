@@ -50,6 +50,7 @@ class Conv(Layer):
     inputs = ("x", "w", "b")
     required = 2
     differentiable = ("x", "w", "b")
+    multiaffine = True  # affine in x, in w and in b (gc.verify_projected)
 
     @classmethod
     def configs(cls, *, extensions: bool = False, **bounds_and_fixed):

@@ -121,6 +121,7 @@ class AvgPool2d(Pool2d):
     name = "avg_pool2d"
     parameters = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
     closed_on_integers = False  # it divides
+    multiaffine = True  # linear in x: the divisors depend on positions only
 
     def validate(self, params):
         out = super().validate(params)

@@ -34,6 +34,7 @@ class MaxUnpool2d(Layer):
 
     name = "max_unpool2d"
     inputs, required, differentiable = ("x", "indices"), 2, ("x",)
+    multiaffine = True  # linear in x (the indices are held)
     ranks, promotable = {"x": 4, "indices": 4}, {"x": 2, "indices": 2}
 
     def validate(self, params):
@@ -158,6 +159,7 @@ class MaxUnpool2d(Layer):
 
 class _Upsample(Layer):
     inputs, required, differentiable = ("x",), 1, ("x",)
+    multiaffine = True  # linear in x
     ranks, promotable = {"x": 4}, {"x": 2}
 
     def validate(self, params):
