@@ -226,7 +226,8 @@ def verify_projected(layer, *inputs, grad_out=None, backward=None, trials: int =
     verdict = ProjectedVerdict(layer, shown, exact, mode, 0, seed)
     start = time.perf_counter()
     try:
-        grads = _check_shapes(oracle.gradients(layer, arrays, g), arrays)
+        # copies: a backward that writes into its arguments must not change what the forward is evaluated on
+        grads = _check_shapes(oracle.gradients(layer, {k: v.copy() for k, v in arrays.items()}, g.copy()), arrays)
         missing = [n for n in diff if n not in grads]
         if missing:
             raise ValueError(f"returned no gradient for {', '.join(missing)}")
