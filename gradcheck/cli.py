@@ -7,6 +7,7 @@
     gradcheck verify conv2d --projected [--trials K] [--max-side 64 --max-channels 32 ...] [--kind float]
     gradcheck sweep conv2d --max-side 5 [--jobs J] [--results FILE] [--backward module:function]
                            [--timeout S] [--stride 2 --padding 0 --padding 1] [--where module:function]
+                           [--scheduler local|tcp://HOST:8786]
     gradcheck report conv2d [--stride 2 --padding 1] [--size small|WxH] [--format md|html|tex] [--out DIR]
     gradcheck grade CASES.toml [--answers STUDENT.toml] [--json | --format gradescope] [--expected]
     gradcheck exercise new conv2d [--stride 2 ...] [--seed S]
@@ -175,6 +176,10 @@ def _build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--timeout", type=float, default=300.0,
                     help="seconds one configuration may take before it is stopped and reported (default 300)")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.add_argument("--scheduler", metavar="local|ADDRESS",
+                    help="run the cases on a Dask distributed cluster: 'local' starts one in this process (--jobs "
+                         "workers), an address such as tcp://10.0.0.5:8786 uses a running 'dask scheduler' and its "
+                         "workers (needs the 'distributed' package: pip install 'gradcheck[dask]')")
     grading_cli.add_parser(sub)
     report_cli.add_parser(sub)
     return parser
@@ -189,12 +194,17 @@ def _cmd_sweep(args) -> int:
             return _fail(f"unknown oracle {o!r} in --oracles; oracles are {', '.join(oracle_registry.ORACLES)}")
     bounds = {k: getattr(args, k) for k in ("max_side", "max_kernel", "max_stride", "max_dilation", "max_padding")}
     available = cores()
+    if args.scheduler not in (None, "local") and args.jobs is not None:
+        return _fail(f"--jobs does not apply to --scheduler {args.scheduler}: that cluster's workers decide")
     jobs = available if args.jobs is None else args.jobs
     capped = f" (--jobs {jobs} capped at the {available} cores)" if jobs > available else ""
+    runs_on = (f"{min(jobs, available)} job(s){capped}" if args.scheduler is None else
+               f"a local Dask cluster of {min(jobs, available)} worker(s){capped}" if args.scheduler == "local" else
+               f"Dask scheduler {args.scheduler}")
     try:
         outcome = sweep(args.layer, results=args.results, jobs=jobs, oracles=oracles, backward=args.backward,
                         held=args.held, where=args.where, timeout=args.timeout, progress=not args.no_progress,
-                        **bounds)
+                        scheduler=args.scheduler, **bounds)
     except Interrupted as stop:
         print(f"gradcheck: interrupted: {stop.done} of {stop.total} configurations done and kept in "
               f"{stop.results}; run the same command to resume", file=sys.stderr)
@@ -204,7 +214,7 @@ def _cmd_sweep(args) -> int:
     limits = ", ".join(f"{k} {v}" for k, v in bounds.items())
     scope = "".join(f", {k}={v!r}" for k, v in args.held.items()) + (f", where {args.where}" if args.where else "")
     print(f"gradcheck sweep {args.layer}: {len(rows)} configurations ({limits}{scope}), {who}, "
-          f"{min(jobs, available)} job(s){capped}, timeout {args.timeout:g} s")
+          f"{runs_on}, timeout {args.timeout:g} s")
     print(f"results: {outcome.results} (key {outcome.key[:12]}; {outcome.earlier} from earlier runs, "
           f"{outcome.ran} run now in {outcome.seconds:.1f} s)")
     _sweep_table(rows)
