@@ -47,28 +47,29 @@ def _row(label, cell, expect_ok):
     return {"label": label, "seconds": cell.seconds, "ok": ok}
 
 
-def run(quick: bool = False) -> list[dict]:
-    layer = CONV1_2.configured()
-    print(f"\nProjected check, {CONV1_2.label}: x {CONV1_2.shapes['x']}, w {CONV1_2.shapes['w']}, stride 1, padding 1 "
+def run(quick: bool = False, case: Case = CONV1_2, strided: Case = CONV1_2_S2) -> list[dict]:
+    """Print the table; ``case`` (stride 1) and ``strided`` (stride 2) are VGG16 conv1_2 unless a test asks."""
+    layer = case.configured()
+    print(f"\nProjected check, {case.label}: x {case.shapes['x']}, w {case.shapes['w']}, stride 1, padding 1 "
           "(time includes the backward being checked)")
     print("| check | time | verdict |\n| --- | --- | --- |")
     rows = []
-    inputs, g = _integer_data(CONV1_2)
+    inputs, g = _integer_data(case)
     for trials in ((2,) if quick else (8, 2)):
         cell = measure(gc.verify_projected, layer, *inputs, grad_out=g, trials=trials, seed=0)
         rows.append(_row(f"gc.verify_projected, integer data, exact, {trials} trials", cell, True))
-    floats, g_float = CONV1_2.data("float")
+    floats, g_float = case.data("float")
     cell = measure(gc.verify_projected, layer, *floats, grad_out=g_float, trials=2 if quick else 8, seed=0)
     rows.append(_row(f"gc.verify_projected, float data, {2 if quick else 8} trials", cell, True))
-    torch_cell = P.torch_fast(CONV1_2)
+    torch_cell = P.torch_fast(case)
     if isinstance(torch_cell, str):
         print(f"| torch.autograd.gradcheck(fast_mode=True), float data | {torch_cell} | — |")
     else:
         rows.append(_row("torch.autograd.gradcheck(fast_mode=True), float data", torch_cell, True))
     cell = measure(gc.verify_projected, layer, *inputs, grad_out=g, backward=_mistake("filter_not_rotated"), seed=0)
     rows.append(_row("filter_not_rotated backward, integer data", cell, False))
-    s2 = CONV1_2_S2.configured()
-    inputs2, g2 = _integer_data(CONV1_2_S2)
+    s2 = strided.configured()
+    inputs2, g2 = _integer_data(strided)
     cell = measure(gc.verify_projected, s2, *inputs2, grad_out=g2, backward=_mistake("gradient_not_dilated"), seed=0)
     rows.append(_row("gradient_not_dilated backward, stride 2, integer data", cell, False))
     return rows

@@ -30,3 +30,17 @@ def test_tiny_row_runs_every_available_peer_and_skips_unregistered_layers(monkey
     table_lines = [line for line in text.splitlines() if line.startswith("|")]
     assert len(table_lines) == 3 and all(line.count("|") == len(table.COLUMNS) + 1 for line in table_lines)
     assert "skipped not_a_layer (tiny): not registered" in text
+
+
+def test_projected_section_runs_and_catches_both_mistakes(monkeypatch, capsys):
+    """bench/projected.py on small shapes (the bench runs VGG16 conv1_2): every row has the expected verdict."""
+    from bench import projected
+
+    monkeypatch.setattr(peers, "installed", lambda module: module != "torch")
+    shapes = {"x": (1, 4, 12, 12), "w": (4, 4, 3, 3), "b": (4,)}
+    case = replace(projected.CONV1_2, label="small", shapes=shapes)
+    strided = replace(projected.CONV1_2_S2, label="small s2", shapes=shapes)
+    rows = projected.run(quick=False, case=case, strided=strided)
+    out = capsys.readouterr().out
+    assert [r["ok"] for r in rows] == [True, True, True, False, False] and "UNEXPECTED" not in out
+    assert "| torch.autograd.gradcheck(fast_mode=True), float data | not installed | — |" in out
