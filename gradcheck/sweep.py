@@ -469,8 +469,12 @@ def _dask_backward(spec):
     return _named(load_backward(spec), spec)
 
 
-def _dask_warm():
+def _dask_warm(ignore_sigint: bool):
     from . import verify  # noqa: F401  (imported before the first case, so that its clock is fair)
+    import threading
+    if ignore_sigint and threading.current_thread() is threading.main_thread():
+        # a LocalCluster's worker processes share the terminal: Ctrl-C is the sweep's to handle, in one line
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _DaskPool:
@@ -504,8 +508,9 @@ class _DaskPool:
                 raise ConfigError(f"--scheduler {scheduler!r}: no Dask scheduler could be reached there "
                                   f"({type(exc).__name__}: {exc}); give 'local' or a running scheduler's address, "
                                   "e.g. tcp://10.0.0.5:8786") from None
+        self.local = scheduler == "local"
         try:
-            self.client.run(_dask_warm)
+            self.client.run(_dask_warm, self.local)
         except Exception as exc:
             self.close()
             raise ConfigError(f"a Dask worker could not import gradcheck: {type(exc).__name__}: {exc}") from None
@@ -555,6 +560,8 @@ class _DaskPool:
             self.client.restart_workers(busy)
         except Exception:  # no nanny (worker threads in this process): the thread stays with the case until it ends
             self.stuck += len(busy)
+            return
+        self.client.run(_dask_warm, self.local)  # the restarted worker has a new address; the others import nothing new
 
     def _count_stuck(self):
         """Threads still running abandoned cases: none are handed new cases (whose clocks would run while they
