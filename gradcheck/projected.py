@@ -205,6 +205,8 @@ def verify_projected(layer, *inputs, grad_out=None, backward=None, trials: int =
                           "(use gc.verify for the others)")
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError(f"trials={trials!r} is not allowed: it must be an int >= 1")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ConfigError(f"seed={seed!r} is not allowed: it must be an int >= 0 or None")
     arrays, given, g = layer.prepare(inputs, grad_out)
     if g is None:
         g = default_grad_out(layer.output_shape({k: v.shape for k, v in arrays.items()}),
@@ -215,9 +217,12 @@ def verify_projected(layer, *inputs, grad_out=None, backward=None, trials: int =
     data = [arrays[n] for n in diff] + [g]
     if not layer.closed_on_integers:
         exact, mode = False, f"{layer.name} divides, so it is not closed on integers"
-    elif all(a.dtype.kind in "iu" or a.dtype == object and all(type(v) is int for v in a.flat) for a in data) \
-            or integer_valued(data) and all(a.dtype.kind in "iuf" for a in data):
+    elif all(a.dtype.kind in "iu" or a.dtype == object and all(type(v) is int for v in a.flat) for a in data):
         exact, mode = True, "integer data"
+    elif integer_valued(data) and all(a.dtype.kind in "iuf" for a in data):
+        # integers held as float64: a float64 backward is exact on them only while its sums stay below 2**53
+        exact = value_bound(layer, [a.astype(np.int64) for a in data]) < FLOAT64_EXACT  # (|a| < 2**53 here)
+        mode = "integer data" if exact else "integer-valued float64 data whose sums pass 2**53"
     else:
         exact, mode = False, "float data" if any(a.dtype.kind == "f" for a in data) else "rational data"
     shown = {**given, "grad_out": np.shape(grad_out) if grad_out is not None else g.shape}
@@ -295,7 +300,9 @@ class _Exact:
         if self.blas:
             return _exact_dot(self.g, np.asarray(self.layer.numpy_forward(*shifted.values()), dtype=np.float64))
         small = value_bound(self.layer, list(shifted.values()) + [self.g]) < INT64_SAFE
-        args = [a.astype(np.int64 if small else object) if n in self.diff else a for n, a in shifted.items()]
+        # integer-valued floats through int64 (exact below 2**53), then Python ints if a sum could pass int64
+        args = [(a.astype(np.int64) if a.dtype.kind == "f" else a).astype(np.int64 if small else object)
+                if n in self.diff else a for n, a in shifted.items()]
         return _exact_dot(self.g, np.asarray(self.layer.numpy_forward(*args)))
 
     def _direction(self, rng):

@@ -197,3 +197,18 @@ def test_a_backward_that_overwrites_its_inputs_does_not_change_the_forward():
     layer = gc.layer("conv2d")
     inputs, g = _data(layer, {"x": (1, 2, 5, 5), "w": (3, 2, 3, 3)}, "integer")
     assert not gc.verify_projected(layer, *inputs, grad_out=g, backward=vandal, seed=0).ok
+
+
+def test_integers_past_int64_sums_are_checked_in_python_ints():
+    """Entries near 2**40: sums of products pass int64 and float64, so the forward runs on Python ints."""
+    layer = gc.layer("conv2d", stride=2)
+    rng = np.random.default_rng(5)
+    x, w = rng.integers(-2 ** 40, 2 ** 40, (1, 2, 6, 6)), rng.integers(-2 ** 40, 2 ** 40, (3, 2, 3, 3))
+    g = rng.integers(-2 ** 40, 2 ** 40, (1, 3, 2, 2))
+    v = gc.verify_projected(layer, x, w, grad_out=g, seed=0, trials=2)
+    assert v.ok and v.exact and v.set_size == 2 ** 20, str(v)
+    assert isinstance(v.trials[0].forward_total, int) and abs(v.trials[0].forward_total) > 2 ** 100
+    assert not gc.verify_projected(layer, x, w, grad_out=g, backward=_off_by("conv2d", "w", 1), seed=0).ok
+    # the same integers as float64: a float64 backward rounds them, so they are compared as floats, not ==
+    floats = gc.verify_projected(layer, x.astype(float), w.astype(float), grad_out=g.astype(float), seed=0)
+    assert floats.ok and not floats.exact and "sums pass 2**53" in str(floats)
