@@ -212,3 +212,19 @@ def test_integers_past_int64_sums_are_checked_in_python_ints():
     # the same integers as float64: a float64 backward rounds them, so they are compared as floats, not ==
     floats = gc.verify_projected(layer, x.astype(float), w.astype(float), grad_out=g.astype(float), seed=0)
     assert floats.ok and not floats.exact and "sums pass 2**53" in str(floats)
+
+
+@pytest.mark.parametrize("kind", ["integer", "float"])
+@pytest.mark.parametrize("name", __import__("gradcheck.projected", fromlist=["x"]).multiaffine_layers())
+def test_every_layer_declared_multiaffine_passes_with_its_own_backward(name, kind):
+    """A layer wrongly declared multiaffine (its forward not a polynomial of degree ≤ layer.degree) fails here."""
+    from hypothesis import given, settings
+
+    from gradcheck.strategies import examples
+
+    @settings(max_examples=15)
+    @given(examples(name, kind=kind))
+    def check(example):
+        v = gc.verify_projected(example.layer, *example.inputs, grad_out=example.grad_out, trials=2, seed=0)
+        assert v.ok, str(v)
+    check()
