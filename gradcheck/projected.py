@@ -16,9 +16,10 @@ integers; everything is computed in integers and compared with ==. If G ≠ the 
 e = G − Jᵀg has some e_j ≠ 0, and with the other entries of u fixed at most one of the S values of u_j makes
 ⟨e, u⟩ = 0: a wrong gradient survives one trial with probability ≤ 1/S, k independent trials ≤ S^−k.
 The forward runs in float64 BLAS when a bound proves every sum it forms is an integer below 2**53 (then
-float64 is exact whatever the summation order); otherwise in the layer's exact int64 / Python-int path.
+float64 is exact whatever the summation order); otherwise in the layer's exact int64 / Python-int path. A layer
+that divides (avg_pool2d) or rational data: Python ints and Fractions throughout, up to ``RATIONAL_MAX`` entries.
 
-Float mode (float data, or a layer that divides such as avg_pool2d): the same identity in float64, held to
+Float mode (float data, or exact data a float64 computation cannot hold): the same identity in float64, held to
 ``tolerance.rtol_for(float64)`` on the scale of the terms (see :func:`_tolerance`); u is drawn from
 {−2..2}·2^e_i, 2^e_i the power of two at the input's magnitude, so no term swamps another.
 """
@@ -40,6 +41,8 @@ from .tolerance import rtol_for
 from .verify import _check_shapes, default_grad_out, format_number, integer_valued
 
 MAX_SET_BITS = 20      # u_j from 2**20 integers: 2**-20 a trial; smaller when the exact float64 bound needs it
+RATIONAL_MAX = 200_000  # entries (inputs and grad_out) up to which a layer that divides, or rational data, are
+                        # checked exactly in Python Fractions (about 1 µs an operation); past it in float64
 FLOAT_SET = 2          # float mode: u_j in {-2..2} times the input's scale
 
 
@@ -147,12 +150,12 @@ def _exact_dot(a: np.ndarray, b: np.ndarray) -> int:
     enough that ⟨a, lo⟩ fits, and hi in turn; Python ints when not even one bit fits."""
     a, b = a.ravel(), b.ravel()
     if a.dtype == object or b.dtype == object or a.dtype.kind != b.dtype.kind:
-        return int(np.dot(a.astype(object), b.astype(object)))
+        return _python_dot(a, b)
     limit = FLOAT64_EXACT if a.dtype.kind == "f" else INT64_SAFE
     a_max, n = max(int(np.max(np.abs(a), initial=0)), 1), max(a.size, 1)
     bits = limit.bit_length() - 2 - a_max.bit_length() - n.bit_length()
     if bits < 1:
-        return int(np.dot(a.astype(object), b.astype(object)))
+        return _python_dot(a, b)
     total, shift, base = 0, 0, 2 ** bits
     while True:
         if a_max * int(np.max(np.abs(b), initial=0)) * n < limit:
@@ -160,6 +163,17 @@ def _exact_dot(a: np.ndarray, b: np.ndarray) -> int:
         high = np.round(b / base) if b.dtype.kind == "f" else (b + base // 2) // base  # exact: base is 2^k
         total += int(np.dot(a, b - high * base)) << shift
         b, shift = high, shift + bits
+
+
+def _has_floats(arr) -> bool:
+    return arr.dtype.kind == "f" or arr.dtype == object and any(isinstance(v, (float, np.floating)) for v in arr.flat)
+
+
+def _python_dot(a, b):
+    """⟨a, b⟩ in Python ints and Fractions: exact at any size (float64 entries go through int64 first)."""
+    a, b = (x.ravel().astype(np.int64) if x.dtype.kind == "f" else x.ravel() for x in (a, b))
+    value = np.dot(a.astype(object), b.astype(object))
+    return value if isinstance(value, Fraction) else int(value)
 
 
 def _integers(grad: np.ndarray):
@@ -215,16 +229,24 @@ def verify_projected(layer, *inputs, grad_out=None, backward=None, trials: int =
     seed = random.SystemRandom().randrange(2 ** 32) if seed is None else seed
     diff = [n for n in arrays if n in layer.differentiable]
     data = [arrays[n] for n in diff] + [g]
-    if not layer.closed_on_integers:
-        exact, mode = False, f"{layer.name} divides, so it is not closed on integers"
-    elif all(a.dtype.kind in "iu" or a.dtype == object and all(type(v) is int for v in a.flat) for a in data):
+    exact_data = all(a.dtype.kind in "iu" or a.dtype == object for a in data)
+    integers = exact_data and all(a.dtype != object or all(type(v) is int for v in a.flat) for a in data)
+    small = sum(a.size for a in arrays.values()) + g.size <= RATIONAL_MAX
+    divides = "" if layer.closed_on_integers else f"{layer.name} divides, "
+    rational = False
+    if integers and not divides:
         exact, mode = True, "integer data"
-    elif integer_valued(data) and all(a.dtype.kind in "iuf" for a in data):
+    elif integer_valued(data) and all(a.dtype.kind in "iuf" for a in data) and not divides:
         # integers held as float64: a float64 backward is exact on them only while its sums stay below 2**53
         exact = value_bound(layer, [a.astype(np.int64) for a in data]) < FLOAT64_EXACT  # (|a| < 2**53 here)
         mode = "integer data" if exact else "integer-valued float64 data whose sums pass 2**53"
+    elif exact_data and small:
+        exact, rational = True, True
+        mode = f"{divides or 'rational data, '}exact in Fractions"
+    elif exact_data:
+        exact, mode = False, f"{divides or 'rational data, '}past {RATIONAL_MAX:,} entries compared in float64"
     else:
-        exact, mode = False, "float data" if any(a.dtype.kind == "f" for a in data) else "rational data"
+        exact, mode = False, f"{divides}float data"
     shown = {**given, "grad_out": np.shape(grad_out) if grad_out is not None else g.shape}
 
     oracle = oracle_registry.get(backward if backward is not None else "numpy")
@@ -241,8 +263,11 @@ def verify_projected(layer, *inputs, grad_out=None, backward=None, trials: int =
         return verdict
     finally:
         verdict.seconds["backward"] = time.perf_counter() - start
+    if rational and any(_has_floats(np.asarray(grads[n])) for n in diff):
+        # a backward that computes in floats on rational data rounds: held to the float tolerance, as gc.verify does
+        verdict.exact, exact, verdict.mode = False, False, mode.replace("exact in Fractions", "a float backward")
     start = time.perf_counter()
-    check = _Exact(layer, arrays, diff, g) if exact else _Float(layer, arrays, diff, g)
+    check = _Exact(layer, arrays, diff, g, rational) if exact else _Float(layer, arrays, diff, g)
     verdict.set_size = check.set_size
     bad = check.prepare(grads)
     if bad:
@@ -258,12 +283,17 @@ def verify_projected(layer, *inputs, grad_out=None, backward=None, trials: int =
 
 
 class _Exact:
-    """Integer data, a layer closed on integers: every number an exact integer (or Fraction)."""
+    """Every number an exact integer: integer data on a layer closed on integers (BLAS where a bound allows),
+    or, ``rational``, Python ints and Fractions throughout (a layer that divides, rational data)."""
 
-    def __init__(self, layer, arrays, diff, g):
-        self.layer, self.diff = layer, diff
+    def __init__(self, layer, arrays, diff, g, rational=False):
+        self.layer, self.diff, self.rational = layer, diff, rational
         self.g = g.astype(np.int64) if g.dtype.kind == "f" else g
         self.steps = stencil(layer.degree)
+        if rational:
+            self.bits, self.blas, self.set_size, self.arrays = MAX_SET_BITS, False, 2 ** MAX_SET_BITS, arrays
+            self.g = self.g.astype(object)
+            return
         reach = max(j for j, _ in self.steps)
         biggest = max(int(np.max(np.abs(a), initial=0)) for a in [*(arrays[n] for n in diff), self.g])
         sizes = sum(a.size for a in arrays.values()) + g.size
@@ -285,20 +315,26 @@ class _Exact:
 
     def prepare(self, grads):
         self.grads = {}
+        self.p0 = None
         for n in self.diff:
+            if self.rational:  # ints or exact rationals: a backward returning floats went to _Float
+                self.grads[n] = np.asarray(grads[n]).astype(object)
+                continue
             ints, bad = _integers(np.asarray(grads[n]))
             if ints is None:
                 index = tuple(int(i) for i in np.unravel_index(bad, np.shape(grads[n])))
                 return (f"grad_{n} holds {_num(np.asarray(grads[n]).flat[bad])} at {list(index)}: on integer data "
                         f"the gradients of {self.layer.name} are integers")
             self.grads[n] = ints
-        self.p0 = None
         return None
 
     def _inner(self, shifted) -> int:
         """⟨g, f(shifted inputs)⟩ exactly, with the layer's own forward."""
         if self.blas:
             return _exact_dot(self.g, np.asarray(self.layer.numpy_forward(*shifted.values()), dtype=np.float64))
+        if self.rational:
+            args = [a.astype(object) if n in self.diff else a for n, a in shifted.items()]
+            return _python_dot(self.g, np.asarray(self.layer.numpy_forward(*args)))
         small = value_bound(self.layer, list(shifted.values()) + [self.g]) < INT64_SAFE
         # integer-valued floats through int64 (exact below 2**53), then Python ints if a sum could pass int64
         args = [(a.astype(np.int64) if a.dtype.kind == "f" else a).astype(np.int64 if small else object)

@@ -92,8 +92,11 @@ OTHERS = [
      "integer", None, True),   # degree 3: the stencil over t = ±1, ±2
     ("separable_conv2d", {}, {"x": (1, 2, 6, 6), "w_depthwise": (2, 1, 3, 3), "w_pointwise": (3, 2, 1, 1)},
      "integer", "w_pointwise", True),
-    ("avg_pool2d", {"kernel_size": 3, "stride": 2}, {"x": (1, 2, 7, 7)}, "integer", None, False),  # divides
+    ("avg_pool2d", {"kernel_size": 3, "stride": 2}, {"x": (1, 2, 7, 7)}, "integer", None, True),  # Fractions
+    ("avg_pool2d", {"kernel_size": 3, "stride": 2}, {"x": (1, 2, 7, 7)}, "integer", "x", True),
     ("avg_pool2d", {"kernel_size": 3, "stride": 2}, {"x": (1, 2, 7, 7)}, "float", "x", False),
+    ("conv2d", {"stride": 2}, {"x": (1, 2, 6, 6), "w": (3, 2, 3, 3)}, "rational", None, True),
+    ("conv2d", {"stride": 2}, {"x": (1, 2, 6, 6), "w": (3, 2, 3, 3)}, "rational", "w", True),
 ]
 
 
@@ -103,12 +106,17 @@ def test_every_multiaffine_family(name, params, shapes, kind, wrong, exact):
     inputs, g = _data(layer, shapes, kind, seed=2)
     if kind == "integer":
         inputs, g = [a.astype(np.int64) for a in inputs], g.astype(np.int64)
-    v = gc.verify_projected(layer, *inputs, grad_out=g, backward=_off_by(name, wrong, 1) if wrong else None, seed=3)
+    if kind == "rational":  # a third of each integer: exact rationals, not closed under the layer's own ints
+        inputs, g = [a.astype(np.int64).astype(object) * Fraction(1, 3) for a in inputs], g.astype(np.int64)
+    off = Fraction(1, 7) if kind == "rational" else 1
+    v = gc.verify_projected(layer, *inputs, grad_out=g, backward=_off_by(name, wrong, off) if wrong else None, seed=3)
     assert v.exact == exact and v.ok == (wrong is None), str(v)
     if wrong:
         assert v.failed_trial().wrong_inputs == (wrong,)
-    if not exact and kind == "integer":
-        assert "avg_pool2d divides, so it is not closed on integers" in str(v)
+    if name == "avg_pool2d":
+        assert ("avg_pool2d divides, exact in Fractions" if exact else "avg_pool2d divides, float data") in str(v)
+    if kind == "rational":
+        assert "rational data, exact in Fractions" in str(v)
 
 
 def test_one_unit_off_in_a_million_is_caught_exactly():
