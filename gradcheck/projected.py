@@ -20,7 +20,7 @@ float64 is exact whatever the summation order); otherwise in the layer's exact i
 that divides (avg_pool2d) or rational data: Python ints and Fractions throughout, up to ``RATIONAL_MAX`` entries.
 
 Float mode (float data, or exact data a float64 computation cannot hold): the same identity in float64, held to
-``tolerance.rtol_for(float64)`` on the scale of the terms (see :func:`_tolerance`); u is drawn from
+``tolerance.rtol_for(float64)`` on the scale of the terms (see ``_Float._tolerance``); u is drawn from
 {−2..2}·2^e_i, 2^e_i the power of two at the input's magnitude, so no term swamps another.
 """
 from __future__ import annotations
