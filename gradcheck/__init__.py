@@ -16,6 +16,15 @@ from .projected import ProjectedVerdict, verify_projected
 from .sequential import Sequential, sequential
 from .verify import Verdict, verify
 
-__all__ = ["ConfigError", "GradcheckError", "InputError", "Layer", "OutOfScope", "ProjectedVerdict", "Sequential", "Verdict", "adapters",
-           "check_backward", "check_forward", "layer", "layers", "sequential", "verify", "verify_projected"]
+__all__ = ["ConfigError", "GradcheckError", "InputError", "Layer", "OutOfScope", "ProjectedVerdict", "Sequential",
+           "Verdict", "adapters", "check_backward", "check_forward", "layer", "layers", "prove", "sequential", "verify",
+           "verify_projected"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name == "prove":  # gc.prove("conv2d"): imported on first use (SymPy proofs, report printers)
+        import importlib
+
+        return importlib.import_module(".prove", __name__)
+    raise AttributeError(f"module 'gradcheck' has no attribute {name!r}")

@@ -11,6 +11,7 @@
     gradcheck report conv2d [--stride 2 --padding 1] [--size small|WxH] [--format md|html|tex] [--out DIR]
     gradcheck grade CASES.toml [--answers STUDENT.toml] [--json | --format gradescope] [--expected]
     gradcheck exercise new conv2d [--stride 2 ...] [--seed S]
+    gradcheck prove conv2d [--claim no_rotation] [--format md|html|tex] [--out DIR]
 
 ``report`` lives in ``gradcheck/report/cli.py``, ``grade`` and ``exercise`` in ``gradcheck/grading/cli.py``:
 each adds its subparser and sets ``run``. ``verify`` draws configurations with Hypothesis (layer parameters given as ``--name value`` are held), runs
@@ -33,9 +34,11 @@ from . import oracles as oracle_registry
 from .errors import ConfigError, GradcheckError
 from .grading import cli as grading_cli
 from .layers import REGISTRY, layers
+from .layers.schema import command_args, flag
 from .report import cli as report_cli
+from .prove import cli as prove_cli
 from .strategies import configs
-from .verify import choose_oracles, verify
+from .verify import choose_oracles, resolve_device, verify
 
 
 
@@ -74,6 +77,58 @@ def _param_value(text: str):
 
 
 TAKES_LAYER_PARAMS = ("verify", "exercise", "report", "sweep")
+PARAM_DEST = "layer parameter "  # argparse dest prefix of the flags a layer's schema adds
+
+
+def _named_layer(argv: list[str]) -> tuple[str | None, str | None]:
+    """(subcommand, the registered layer it names) when the command line names one, else (command, None)."""
+    command = next((t for t in argv if not t.startswith("-")), None)
+    if command not in TAKES_LAYER_PARAMS:
+        return command, None
+    return command, next((t for t in argv[argv.index(command) + 1:] if t in REGISTRY), None)
+
+
+def _add_layer_flags(subparser, command: str, name: str) -> None:
+    """The layer's parameters, from its schema, as flags of ``gradcheck verify LAYER`` (and sweep, report, exercise):
+    ``--help`` then lists each with its meaning, allowed values and default. A flag given several times holds the
+    parameter to a set of allowed values; ``--kernel_size`` (the parameter's own spelling) is taken too."""
+    schema = REGISTRY[name].schema
+    what = ("held at the value given (given several times: one of those values), the others drawn"
+            if command in ("verify", "sweep") else "the layer's configuration, the others at their defaults")
+    group = subparser.add_argument_group(
+        f"parameters of {name}", f"{what}; VALUE is an int, ints separated by commas (one per spatial axis), "
+        "true/false or a word" if schema.names else "none")
+    for (option, text), param in zip(schema.describe(getattr(REGISTRY[name], "spatial", 2)), schema):
+        # nargs="?": a flag without its value reaches _schema_held, which says so in the words used for any
+        # layer parameter, rather than argparse's "expected one argument"
+        group.add_argument(option, dest=PARAM_DEST + param.name, action="append", type=_param_value, metavar="VALUE",
+                           nargs="?", const=_NO_VALUE, help=text)
+
+
+_NO_VALUE = object()  # a schema flag given without a value
+
+
+def _schema_held(args) -> dict:
+    """The layer parameters given as schema flags: one value, or a frozenset when a flag was given several times."""
+    held = {}
+    for dest, values in vars(args).items():
+        if dest.startswith(PARAM_DEST) and values is not None:
+            name = dest[len(PARAM_DEST):]
+            if _NO_VALUE in values:
+                raise argparse.ArgumentTypeError(f"layer parameter {flag(name)} needs a value")
+            held[name] = values[0] if len(set(values)) == 1 else frozenset(values)
+    return held
+
+
+def _merge_held(first: dict, second: dict) -> dict:
+    """Held parameters from both spellings (--kernel-size and --kernel_size): a key in both is the union of values."""
+    merged = dict(first)
+    for key, value in second.items():
+        if key in merged and merged[key] != value:
+            sets = [v if isinstance(v, frozenset) else frozenset([v]) for v in (merged[key], value)]
+            value = sets[0] | sets[1]
+        merged[key] = value
+    return merged
 
 
 def _split_held(parser, argv: list[str]) -> tuple[list[str], list[str]]:
@@ -142,7 +197,7 @@ def _build_parser() -> argparse.ArgumentParser:
     v.add_argument("--all", action="store_true", help="verify every registered layer, one row each")
     v.epilog = ("Any layer parameter may be held as --name VALUE, e.g. --stride 2 --padding same --dilation 2,1 "
                 "--groups 2; the others are drawn. VALUE is an int, ints separated by commas, a number, true/false "
-                "or a word.")
+                "or a word. 'gradcheck verify LAYER --help' lists the layer's parameters.")
     v.add_argument("--examples", type=int, default=100, help="configurations to draw (default 100)")
     v.add_argument("--seed", type=_io.seed, help="random seed (default: a fresh one, printed for reproduction)")
     v.add_argument("--kind", choices=("integer", "rational", "float"), default="integer",
@@ -157,6 +212,7 @@ def _build_parser() -> argparse.ArgumentParser:
                         "the layer's own forward, by random integer projections; bounds such as --max-side 224 "
                         "--max-channels 64 draw large layers")
     v.add_argument("--trials", type=int, help="--projected: random projections per configuration (default 8)")
+    _device_argument(v)
     sw = sub.add_parser("sweep", help="verify EVERY configuration within bounds (bounded-exhaustive, parallel)")
     sw.add_argument("layer", help="a layer with a sweep space (conv1d, conv2d, ...)")
     sw.epilog = ("Layer parameters may be held as --name VALUE (--stride 2); given several times they are the "
@@ -180,9 +236,20 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="run the cases on a Dask distributed cluster: 'local' starts one in this process (--jobs "
                          "workers), an address such as tcp://10.0.0.5:8786 uses a running 'dask scheduler' and its "
                          "workers (needs the 'distributed' package: pip install 'gradcheck[dask]')")
+    _device_argument(sw)
+    sw.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML (a test case per "
+                                                    "configuration) for CI test reports")
     grading_cli.add_parser(sub)
     report_cli.add_parser(sub)
+    prove_cli.add_parser(sub)  # gradcheck prove LAYER: the backward identities for every shape (gradcheck/prove)
     return parser
+
+
+def _device_argument(parser) -> None:
+    from .oracles.jax_oracle import PLATFORMS
+    parser.add_argument("--device", choices=PLATFORMS,
+                        help="where the jax oracle computes (default: JAX's default backend); float64 where the "
+                             "device has it, float32 on a TPU (then compared within float32's tolerance)")
 
 
 def _cmd_sweep(args) -> int:
@@ -201,18 +268,24 @@ def _cmd_sweep(args) -> int:
     runs_on = (f"{min(jobs, available)} job(s){capped}" if args.scheduler is None else
                f"a local Dask cluster of {min(jobs, available)} worker(s){capped}" if args.scheduler == "local" else
                f"Dask scheduler {args.scheduler}")
+    if args.junit:
+        _io.writable(args.junit)  # before the sweep: a bad path is found at once, not after hours
     try:
         outcome = sweep(args.layer, results=args.results, jobs=jobs, oracles=oracles, backward=args.backward,
                         held=args.held, where=args.where, timeout=args.timeout, progress=not args.no_progress,
-                        scheduler=args.scheduler, **bounds)
+                        device=args.device, scheduler=args.scheduler, **bounds)
     except Interrupted as stop:
         print(f"gradcheck: interrupted: {stop.done} of {stop.total} configurations done and kept in "
               f"{stop.results}; run the same command to resume", file=sys.stderr)
         return 130
     rows = outcome.rows
+    if args.junit:
+        from .junit import sweep_xml
+        _io.write_atomic(args.junit, sweep_xml(args.layer, rows) + "\n")
     who = f"{args.backward} against {','.join(oracles)}" if args.backward else ",".join(oracles)
     limits = ", ".join(f"{k} {v}" for k, v in bounds.items())
     scope = "".join(f", {k}={v!r}" for k, v in args.held.items()) + (f", where {args.where}" if args.where else "")
+    who += f" on {args.device}" if args.device else ""
     print(f"gradcheck sweep {args.layer}: {len(rows)} configurations ({limits}{scope}), {who}, "
           f"{runs_on}, timeout {args.timeout:g} s")
     print(f"results: {outcome.results} (key {outcome.key[:12]}; {outcome.earlier} from earlier runs, "
@@ -253,7 +326,7 @@ def _sweep_table(rows):
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
-def _verify_layer(name, fixed, args, seed):
+def _verify_layer(name, held, args, seed):
     """Draw configurations until one fails or args.examples pass. Returns (row, counterexample text)."""
     from hypothesis import HealthCheck, find, settings
     from hypothesis.errors import NoSuchExample
@@ -262,24 +335,29 @@ def _verify_layer(name, fixed, args, seed):
     from .strategies import examples
 
     oracles = args.oracles.split(",")
-    stats = {"tried": 0, "failed": False, "seconds": Counter(), "inexact": False}
+    stats = {"tried": 0, "failed": False, "seconds": Counter(), "devices": Counter(), "narrow": set(),
+             "inexact": False}
 
     def check(example):
         if args.projected:  # the directions from the run's seed: a reported failure reproduces with --seed
             return verify_projected(example.layer, *example.inputs, grad_out=example.grad_out, trials=args.trials,
                                     seed=seed)
-        return verify(example.layer, *example.inputs, grad_out=example.grad_out, oracles=oracles)
+        return verify(example.layer, *example.inputs, grad_out=example.grad_out, oracles=oracles, device=args.device)
 
     def disagrees(example):
         verdict = check(example)
         if not stats["failed"]:
             stats["tried"] += 1
             stats["seconds"].update(verdict.seconds)
-            stats["inexact"] |= args.projected and not verdict.exact  # projected: exact or float, per verdict
+            if args.projected:
+                stats["inexact"] |= not verdict.exact  # projected: exact or float, per verdict
+            else:
+                stats["devices"].update(verdict.devices.items())
+                stats["narrow"].update(verdict.precisions)  # oracles that computed in float32 (no float64 there)
         stats["failed"] = stats["failed"] or not verdict.ok
         return not verdict.ok
 
-    strategy = examples(name, kind=args.kind, extensions=args.extensions, **fixed)
+    strategy = examples(name, kind=args.kind, extensions=args.extensions, **held)
     config = settings(max_examples=args.examples, database=None, deadline=None,
                       suppress_health_check=list(HealthCheck))
     start = time.perf_counter()
@@ -297,9 +375,22 @@ def _verify_layer(name, fixed, args, seed):
         compared = f"numpy backward · forward, {args.trials} projections"
         how = "float tol" if stats["inexact"] else "exact"
     else:
-        compared, how = ",".join(oracles), _comparison(name, args.kind, oracles)
+        compared = _oracles_with_devices(oracles, stats["devices"])
+        how = _comparison(name, args.kind, oracles, stats["narrow"])
     row = (name, str(stats["tried"]), compared, how, f"{agree}/{stats['tried']}", f"{elapsed:.1f} s ({per_oracle})")
     return row, counter
+
+
+def _oracles_with_devices(oracles, devices: Counter) -> str:
+    """``sympy,numpy,jax``; where an oracle computed off the plain CPU, its devices with their counts, e.g.
+    ``jax[gpu 98, cpu fallback 2]`` (one device: ``jax[gpu]``), as in the verdicts (Verdict.label)."""
+    def label(o):
+        used = {d: n for (name, d), n in devices.items() if name == o}
+        if set(used) <= {"cpu"}:
+            return o
+        return f"{o}[{next(iter(used))}]" if len(used) == 1 else \
+            f"{o}[{', '.join(f'{d} {n}' for d, n in sorted(used.items(), key=lambda kv: -kv[1]))}]"
+    return ",".join(label(o) for o in oracles)
 
 
 def _cmd_verify(args) -> int:
@@ -319,24 +410,26 @@ def _cmd_verify(args) -> int:
     for o in args.oracles.split(","):
         if o not in oracle_registry.ORACLES:
             return _fail(f"unknown oracle {o!r} in --oracles; oracles are {', '.join(oracle_registry.ORACLES)}")
-    choose_oracles(args.oracles)  # fewer than two different oracles compare nothing: ConfigError, exit 2
-    fixed = args.held
+    # fewer than two different oracles compare nothing; a device JAX lacks, or one no oracle uses: ConfigError, exit 2
+    resolve_device(args.device, choose_oracles(args.oracles))
+    held = args.held
     names = layers() if args.all else [args.layer]
-    if args.all and fixed:
-        _held_by_every_layer(fixed, names)
+    if args.all and held:
+        _held_by_every_layer(held, names)
     for name in names:  # held parameters are validated before anything runs, by the layer's own strategy
         try:                # (so that a required parameter such as a pool's kernel_size may be left to be drawn)
-            configs(name, extensions=args.extensions, **fixed)  # a held frozenset: each allowed value
+            configs(name, extensions=args.extensions, **held)  # a held frozenset: each allowed value
         except InvalidArgument as exc:
             return _fail(str(exc))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     checked = (f"the NumPy backward against the forward by {args.trials} random projections" if args.projected
                else f"oracles {args.oracles}")
     print(f"gradcheck verify: {args.examples} drawn configurations per layer, {args.kind} data, "
-          f"{checked}, seed {seed}" + (f", held {fixed}" if fixed else ""))
+          f"{checked}, seed {seed}" + (f", held {held}" if held else "")
+          + (f", jax on {args.device}" if args.device else ""))
     rows, failures = [], []
     for name in names:
-        row, counter = _verify_layer(name, fixed, args, seed)
+        row, counter = _verify_layer(name, held, args, seed)
         rows.append(row)
         if counter:
             failures.append(counter)
@@ -373,8 +466,9 @@ def _projected_args(args) -> str | None:
     if args.layer not in multiaffine_layers():
         return (f"--projected cannot check {args.layer}: its forward is not affine in each input; it checks "
                 f"{', '.join(multiaffine_layers())} (verify {args.layer} without --projected)")
-    if args.oracles is not None:
-        return "--oracles does not apply to --projected, which compares the NumPy backward with the layer's forward"
+    if args.oracles is not None or args.device is not None:
+        flag = "--oracles" if args.oracles is not None else "--device"
+        return f"{flag} does not apply to --projected, which compares the NumPy backward with the layer's forward"
     if args.trials is None:
         args.trials = 8
     if args.trials < 1:
@@ -382,32 +476,28 @@ def _projected_args(args) -> str | None:
     return None
 
 
-def _held_by_every_layer(fixed: dict, names: list[str]) -> None:
+def _held_by_every_layer(held: dict, names: list[str]) -> None:
     """``verify --all --kernel-size 3``: a held parameter that some layers lack is refused, naming them, rather
     than verifying only the layers that have it under an "--all" heading (a partial run must not read as all)."""
-    from .report.derive import default_layer  # every parameter of a layer, defaults included
-
-    params = {name: set(default_layer(name).params) for name in names}
-    for key in fixed:
-        having = [n for n in names if key in params[n]]
+    for key in held:
+        having = [n for n in names if key in REGISTRY[n].schema.names]
         if len(having) < len(names):
-            flag = f"--{key.replace('_', '-')}"
-            value = ",".join(map(str, fixed[key])) if isinstance(fixed[key], tuple) else fixed[key]
             hint = (f"only {', '.join(having)} {'has' if len(having) == 1 else 'have'} it; verify "
-                    f"{'it' if len(having) == 1 else 'them'} by name, e.g. 'gradcheck verify {having[0]} {flag} {value}'"
-                    if having else "no registered layer has it")
-            raise ConfigError(f"{flag} is held with --all, but {len(names) - len(having)} of {len(names)} layers "
+                    f"{'it' if len(having) == 1 else 'them'} by name, e.g. 'gradcheck verify {having[0]} "
+                    f"{command_args({key: held[key]})}'" if having else "no registered layer has it")
+            raise ConfigError(f"{flag(key)} is held with --all, but {len(names) - len(having)} of {len(names)} layers "
                               f"have no parameter {key!r}: {hint}")
 
 
-def _comparison(name: str, kind: str, oracles) -> str:
+def _comparison(name: str, kind: str, oracles, narrow=frozenset()) -> str:
     """'exact' when every oracle is held to == on this data (a rational rule, exact data, oracles exact there);
-    'exact + float tol' when some pairs are (sympy = numpy) and some are not (fd, or jax on rationals)."""
+    'exact + float tol' when some pairs are (sympy = numpy) and some are not (fd, or jax on rationals).
+    ``narrow``: oracles that computed in float32 (jax on a TPU), never exact."""
     layer = REGISTRY[name]
     # closed_on_integers may be a property of the drawn parameters (max pool's ties): then not always exact
     closed = layer.closed_on_integers is True
     exact = [o for o in oracles if kind != "float" and layer.exact and kind in oracle_registry.ORACLES[o].exact_on
-             and (o != "jax" or closed)]
+             and (o != "jax" or closed) and o not in narrow]
     return "exact" if len(exact) == len(oracles) else "exact + float tol" if len(exact) >= 2 else "float tol"
 
 
@@ -424,12 +514,18 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     parser = _build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command, named = _named_layer(argv)
+    if named is not None:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        _add_layer_flags(sub.choices[command], command, named)
     try:
-        argv, extra = _split_held(parser, list(sys.argv[1:] if argv is None else argv))
+        argv, extra = _split_held(parser, argv)
         args, rest = parser.parse_known_args(argv)
         if rest and args.command not in TAKES_LAYER_PARAMS:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        args.held = _held_params(rest + extra) if args.command in TAKES_LAYER_PARAMS else {}
+        args.held = (_merge_held(_schema_held(args), _held_params(rest + extra))
+                     if args.command in TAKES_LAYER_PARAMS else {})
     except SystemExit as exit_:  # --help, or a usage error already printed as one line
         return int(exit_.code or 0)
     except argparse.ArgumentTypeError as exc:
@@ -445,6 +541,7 @@ def _main(argv) -> int:
                 layer_cls = REGISTRY[name]
                 about = " ".join((layer_cls.__doc__ or "").split())  # the docstring on one line
                 print(f"{name:{width}s}  inputs ({', '.join(layer_cls.inputs)})  {about}")
+                print(f"{'':{width}s}  parameters: {layer_cls.schema.summary()}")
             return 0
         return _cmd_verify(args)
     except GradcheckError as exc:

@@ -38,6 +38,7 @@ import numpy as np
 from ._io import writable
 from .errors import ConfigError, GradcheckError
 from .layers import REGISTRY, layer as make_layer
+from .layers.schema import flag
 
 try:
     import fcntl
@@ -98,11 +99,11 @@ def check_bounds(bounds: dict) -> dict:
     if unknown:
         raise ConfigError(f"sweep has no bound {sorted(unknown)[0]!r}; bounds are {', '.join(BOUNDS)}")
     for name, value in bounds.items():
-        flag = "--" + name.replace("_", "-")
+        option = flag(name)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ConfigError(f"{flag} {value!r} is not allowed: it must be an int")
+            raise ConfigError(f"{option} {value!r} is not allowed: it must be an int")
         if not BOUNDS[name] <= value <= MAX_BOUND:
-            raise ConfigError(f"{flag} {value} is not allowed: it must be {BOUNDS[name]}..{MAX_BOUND}")
+            raise ConfigError(f"{option} {value} is not allowed: it must be {BOUNDS[name]}..{MAX_BOUND}")
     return bounds
 
 
@@ -113,7 +114,7 @@ def _space(name: str, bounds: dict) -> list:
         raise ConfigError(f"no sweep space for layer {name!r}; layers with one: {', '.join(with_space)}")
     space = list(itertools.islice(REGISTRY[name].sweep_space(**check_bounds(bounds)), MAX_CONFIGURATIONS + 1))
     if len(space) > MAX_CONFIGURATIONS:
-        given = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in bounds.items())
+        given = ", ".join(f"{flag(k)} {v}" for k, v in bounds.items())
         raise ConfigError(f"{given} give more than {MAX_CONFIGURATIONS:,} {name} configurations; lower the bounds")
     return space
 
@@ -250,8 +251,9 @@ def _jsonable(value):
     return value
 
 
-def check_key(name, oracles, backward, held, where) -> tuple[dict, str]:
-    """Everything that decides a row's verdict, and its digest."""
+def check_key(name, oracles, backward, held, where, device=None) -> tuple[dict, str]:
+    """Everything that decides a row's verdict, and its digest (the device where one is asked for: a row from
+    the CPU does not vouch for the GPU; without one the key is what it was before --device existed)."""
     from . import __version__
 
     backward_fn = load_backward(backward) if backward else None
@@ -259,7 +261,7 @@ def check_key(name, oracles, backward, held, where) -> tuple[dict, str]:
              "backward_sha256": source_digest(backward_fn) if backward_fn else None,
              "held": {k: _jsonable(v) for k, v in sorted(held.items())},
              "where": _label(where) if where else None, "where_sha256": source_digest(where) if where else None,
-             "seeds": SEED_SCHEME, "gradcheck": __version__}
+             "seeds": SEED_SCHEME, "gradcheck": __version__, **({"device": device} if device else {})}
     return check, hashlib.sha256(json.dumps(check, sort_keys=True).encode()).hexdigest()
 
 
@@ -284,7 +286,7 @@ def _named(fn, spec):
     return backward
 
 
-def run_case(case: Case, key: str, oracles, backward=None) -> dict:
+def run_case(case: Case, key: str, oracles, backward=None, device=None) -> dict:
     """Verify one case; the row written for it. OK only when every result ran and >= 2 were compared."""
     from .verify import verify
 
@@ -293,10 +295,12 @@ def run_case(case: Case, key: str, oracles, backward=None) -> dict:
     try:
         layer, inputs, grad_out = _data(case)
         chosen = list(oracles) + ([backward] if backward else [])
-        verdict = verify(layer, *inputs, grad_out=grad_out, oracles=chosen)
+        verdict = verify(layer, *inputs, grad_out=grad_out, oracles=chosen, device=device)
         ok = verdict.ok and len(verdict.gradients) >= 2
         row.update(status="ok" if ok else "failed", compared=len(verdict.gradients),
                    exact=not any(verdict.tolerances.values()))
+        if any(d != "cpu" for d in verdict.devices.values()):  # which device computed (gpu, cpu fallback)
+            row["devices"] = verdict.devices
         if not ok:
             row["verdict"] = str(verdict)
     except (Exception, SystemExit) as exc:  # a backward calling sys.exit is a failure of this row, not the sweep's
@@ -305,8 +309,11 @@ def run_case(case: Case, key: str, oracles, backward=None) -> dict:
     return row
 
 
-def _worker(conn, key, oracles, backward):
+def _worker(conn, key, oracles, backward, device):
     """A worker process: load once, then one case per message; ``None`` ends it."""
+    # JAX on a GPU takes 75% of its memory per process by default: the second worker would find none left.
+    # Set before JAX is imported here (spawned: nothing imported it yet); a user's own setting wins.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     try:
         fn = _named(load_backward(backward), backward) if backward else None
         from . import verify  # noqa: F401  (imported before 'ready', so the first case's clock is fair)
@@ -321,16 +328,16 @@ def _worker(conn, key, oracles, backward):
             return
         if case is None:
             return
-        conn.send(("row", run_case(case, key, oracles, fn)))
+        conn.send(("row", run_case(case, key, oracles, fn, device)))
 
 
 class _Pool:
     """Worker processes that can each be killed: a configuration past its timeout takes its worker with it
     (a thread or a pool's task cannot be stopped), and a worker that dies is noticed by its sentinel."""
 
-    def __init__(self, jobs, key, oracles, backward):
+    def __init__(self, jobs, key, oracles, backward, device=None):
         self.context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
-        self.args = (key, tuple(oracles), backward)
+        self.args = (key, tuple(oracles), backward, device)
         self.workers = [self._start() for _ in range(jobs)]
 
     def _start(self):
@@ -459,9 +466,9 @@ def _check_address(scheduler) -> None:
                           "scheduler's address, e.g. tcp://10.0.0.5:8786") from None
 
 
-def _dask_case(case, key, oracles, backward):
+def _dask_case(case, key, oracles, backward, device):
     """One case on a Dask worker; the backward is imported once per worker process (cached)."""
-    return run_case(case, key, oracles, _dask_backward(backward) if backward else None)
+    return run_case(case, key, oracles, _dask_backward(backward) if backward else None, device)
 
 
 @functools.lru_cache(maxsize=None)
@@ -484,12 +491,12 @@ class _DaskPool:
     TIMEOUT row and its worker is restarted (where the cluster has nannies; otherwise that thread is left to it);
     a case whose workers died (Dask's KilledWorker, after its retries) is a CRASHED row."""
 
-    def __init__(self, scheduler, jobs, key, oracles, backward):
+    def __init__(self, scheduler, jobs, key, oracles, backward, device=None):
         try:
             import distributed
         except ImportError:
             raise ConfigError("--scheduler needs the 'distributed' package (pip install 'gradcheck[dask]')") from None
-        self.args, self.cluster, self.own_client = (key, tuple(oracles), backward), None, False
+        self.args, self.cluster, self.own_client = (key, tuple(oracles), backward, device), None, False
         if isinstance(scheduler, distributed.Client):
             self.client = scheduler
         else:
@@ -684,14 +691,15 @@ def cores() -> int:
 
 def sweep(name: str, *, oracles, results: Path | str | None = None, jobs: int = 1, backward: str | None = None,
           held: dict | None = None, where=None, timeout: float = DEFAULT_TIMEOUT, progress: bool = True,
-          scheduler=None, **bounds) -> Outcome:
+          device: str | None = None, scheduler=None, **bounds) -> Outcome:
     """Run every configuration in scope that ``results`` does not already hold for this check.
 
     ``oracles`` are names; ``backward`` a ``module:function`` (imported in each worker); ``held`` maps
     parameters to a value or a frozenset of allowed values; ``where`` is ``fn(layer, shapes) -> bool`` or a
-    ``module:function``. ``jobs`` is capped at the cores. ``scheduler``: None (the local process pool), "local"
-    (a Dask LocalCluster of ``jobs`` workers), a Dask scheduler's address or a ``distributed.Client``; the
-    backward's module must be importable where the workers run. Raises ConfigError on anything wrong before a
+    ``module:function``. ``device`` ("cpu", "gpu", "tpu"; None: JAX's default backend) is where the jax oracle
+    computes, in every worker. ``jobs`` is capped at the cores. ``scheduler``: None (the local process pool),
+    "local" (a Dask LocalCluster of ``jobs`` workers), a Dask scheduler's address or a ``distributed.Client``;
+    the backward's module must be importable where the workers run. Raises ConfigError on anything wrong before a
     configuration runs, and :class:`Interrupted` on Ctrl-C (finished rows stay in the file).
     """
     oracles = list(oracles)
@@ -704,6 +712,13 @@ def sweep(name: str, *, oracles, results: Path | str | None = None, jobs: int = 
     from . import oracles as oracle_registry
     for o in oracles:
         oracle_registry.get(o)
+    if device is not None:  # JAX lacks it, or no oracle uses JAX: refused here, not once per worker
+        from .oracles.jax_oracle import resolve_device as jax_device
+        from .verify import resolve_device
+        if backward:  # the user's backward may be JAX code
+            jax_device(device)
+        else:
+            resolve_device(device, [oracle_registry.get(o) for o in oracles])
     if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
         raise ConfigError(f"--timeout {timeout!r} is not allowed: it must be a number of seconds > 0")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
@@ -712,7 +727,7 @@ def sweep(name: str, *, oracles, results: Path | str | None = None, jobs: int = 
         spec, where = where, load_function(where, "--where")
         SPECS[id(where)] = spec
     held = dict(held or {})
-    check, key = check_key(name, oracles, backward, held, where)
+    check, key = check_key(name, oracles, backward, held, where, device)
     results = Path(results) if results is not None else default_results(name, key)
     writable(results)  # a folder, a device (/dev/zero), a missing folder: refused before anything is enumerated
     all_cases = cases(name, held=held, where=where, **bounds)
@@ -726,8 +741,8 @@ def sweep(name: str, *, oracles, results: Path | str | None = None, jobs: int = 
         try:
             if todo:
                 workers = min(jobs, cores(), len(todo))
-                pool = (_Pool(workers, key, oracles, backward) if scheduler is None else
-                        _DaskPool(scheduler, workers, key, oracles, backward))
+                pool = (_Pool(workers, key, oracles, backward, device) if scheduler is None else
+                        _DaskPool(scheduler, workers, key, oracles, backward, device))
                 try:
                     for row in pool.run(todo, timeout):
                         _append(handle, results, row)

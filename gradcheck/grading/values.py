@@ -177,6 +177,42 @@ class Tolerance:
             return f"rtol {GRADING_RTOL:g} (float results)"
         return "exact"
 
+    def halfwidth(self, e) -> Fraction:
+        """How far from ``e`` a given number may lie and still be right (for the float kind an upper bound:
+        there the array's scale counts as well, and callers check a candidate with ``close``)."""
+        e = _exact(e)
+        if self.kind == "decimals":
+            return Fraction(1, 2 * 10 ** self.digits)
+        if self.kind == "sigfigs":
+            return Fraction(0) if e == 0 else Fraction(1, 2) * Fraction(10) ** (_exponent(e) - self.digits + 1)
+        if self.kind == "abs_rel":
+            return self.atol + self.rtol * abs(e)
+        if self.kind == "float":
+            return Fraction(GRADING_RTOL) * 2 * abs(e)
+        return Fraction(0)
+
+    def shown_digits(self, e) -> tuple[str, int] | None:
+        """("decimals", n) or ("sigfigs", n): the precision an expected value is printed at, one digit beyond
+        what this tolerance judges; None for exact comparison (the value is printed exactly)."""
+        if self.kind == "decimals":
+            return "decimals", self.digits + 1
+        if self.kind == "sigfigs":
+            return "sigfigs", self.digits + 1
+        if self.kind == "float":
+            return "sigfigs", -math.floor(math.log10(GRADING_RTOL)) + 1
+        if self.kind == "abs_rel":
+            options = []
+            if self.atol:
+                options.append(("decimals", max(0, -_exponent(self.atol)) + 1))
+            if self.rtol:
+                options.append(("sigfigs", max(1, -_exponent(self.rtol)) + 1))
+            if not options:
+                return None
+            e = _exact(e)
+            # the finer of the two: sigfigs n on e are decimals n - 1 - exponent(e)
+            return max(options, key=lambda o: o[1] if o[0] == "decimals" or not e else o[1] - 1 - _exponent(e))
+        return None
+
     def close(self, given: np.ndarray, expected: np.ndarray) -> np.ndarray:
         """Elementwise: is each given entry within this tolerance of the expected one? (same shapes)"""
         if self.kind == "float":
@@ -217,8 +253,20 @@ def _show(v: Fraction) -> str:
     return str(v.numerator) if v.denominator == 1 else f"{float(v):g}"
 
 
-def show(v) -> str:
-    """A number for a report: ints as ints, finite decimals as decimals, other fractions as a/b."""
+def show(v, tol: "Tolerance | None" = None) -> str:
+    """A number for a report, the one place grading prints numbers: ints as ints, finite decimals as decimals,
+    other fractions as a/b. With a tolerance that is not exact, a value is printed as a decimal at the
+    precision that tolerance needs: one digit more than it judges (``{decimals = 4}``: 0.25386), so a reader
+    sees which way the right answer rounds, never 5142527634656991/40000000000000000."""
+    digits = None if tol is None else tol.shown_digits(v)
+    if digits is not None:
+        kind, n = digits
+        f = _exact(v)
+        if f.denominator == 1:
+            return str(f.numerator)
+        places = n if kind == "decimals" else max(0, n - 1 - _exponent(f)) if f else 0
+        text = format(_round_half_up(f, places), "f") if places else str(int(_round_half_up(f, 0)))
+        return text.rstrip("0").rstrip(".") if "." in text else text
     if isinstance(v, (float, np.floating)):
         return f"{float(v):.10g}"
     f = Fraction(v)
@@ -229,9 +277,36 @@ def show(v) -> str:
         d //= 2
     while d % 5 == 0:
         d //= 5
-    if d == 1 and f.denominator <= 10 ** 12:
-        return format(Decimal(f.numerator) / Decimal(f.denominator), "f")
+    if d == 1:  # a terminating decimal, printed in full: the denominator < 2^63 bounds it to 63 places
+        places = max(_factor(f.denominator, 2), _factor(f.denominator, 5))
+        return format(_round_half_up(f, places), "f")
     return f"{f.numerator}/{f.denominator}"
+
+
+def _factor(n: int, p: int) -> int:
+    """How often p divides n."""
+    k = 0
+    while n % p == 0:
+        n, k = n // p, k + 1
+    return k
+
+
+def _round_half_up(f: Fraction, places: int) -> Decimal:
+    """``f`` rounded half away from zero to ``places`` decimals, exactly (how a hand calculation rounds)."""
+    scaled = abs(f) * 10 ** places
+    units = int(scaled) + (1 if scaled - int(scaled) >= Fraction(1, 2) else 0)
+    # built from its digits: scaleb would round to the context's 28 digits
+    return Decimal((int(f < 0 and units != 0), tuple(map(int, str(units))), -places))
+
+
+def round_half_up(v, places: int):
+    """``v`` (int, Fraction or float) rounded half away from zero to ``places`` decimals, in its own kind:
+    a Fraction stays exact, a float is rounded as it prints (0.25385 is 0.25385, not 0.2538499..)."""
+    if isinstance(v, (float, np.floating)):
+        return float(_round_half_up(Fraction(repr(float(v))), places))
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    return _simplest(Fraction(_round_half_up(Fraction(v), places)))
 
 
 def as_json(v):

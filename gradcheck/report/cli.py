@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _io
+from ..layers.schema import command_args
 
 ALL_FORMATS = ("md", "html", "tex")
 REFRESH = "gradcheck report --all --out reports"
@@ -136,8 +137,7 @@ def run(args) -> int:
 
 
 def _command(args) -> str:
-    held = " ".join(f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, tuple) else v}"
-                    for k, v in args.held.items())
+    held = command_args(args.held)
     parts = ["gradcheck report", args.target, held, f"--size {args.size}" if args.size != "small" else "",
              f"--seed {args.seed}" if args.seed else ""]
     return " ".join(p for p in parts if p)

@@ -19,6 +19,7 @@ from . import conv as conv_report
 from . import figures
 from .derive import UPSTREAM, Family, as_matrix, display_array, rationals, register, squeeze2d
 from .document import Display, Heading, Para
+from ..layers.geometry import transposed_output_size
 from .mathprint import Apply, Minus, Name, Pair, Partial, product, total
 
 AXES = conv_report.AXES
@@ -48,8 +49,7 @@ def output_size(d) -> list:
             return total(product(total(S, Minus(1)), Sd), Minus(product(2, P)), product(D, total(K, Minus(1))),
                          OP, 1)
         n, s, pad, dl, k, op = values
-        result = (n - 1) * s - 2 * pad + dl * (k - 1) + op + 1
-        assert result == d.out_shape[2 + axis], "output-size arithmetic disagrees with the layer's output_shape"
+        result = transposed_output_size(n, k, stride=s, padding=pad, output_padding=op, dilation=dl)
         general = formula(*[sp.Symbol(t) for t in (name, "s", "p", "d", "k")] + [OUTPUT_PADDING])
         rows.append([sp.Symbol(f"{name}_out"), general,
                      formula(*[sp.Integer(v) for v in values]), sp.Integer(result)])
