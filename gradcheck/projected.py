@@ -143,26 +143,36 @@ def _num(v) -> str:
 
 
 # -- exact arithmetic ----------------------------------------------------------------------------------
-def _exact_dot(a: np.ndarray, b: np.ndarray) -> int:
+def _exact_dot(a: np.ndarray, b: np.ndarray, a_max: int | None = None, b_max: int | None = None) -> int:
     """⟨a, b⟩ of two integer arrays (int64, Python ints, or float64 holding integers below 2**53) as a Python
     int. While max|a|·max|b|·n provably stays in the type's exact range (2**53 in float64, where BLAS sums
     exactly in any order; 2**62 in int64) one dot does; otherwise b = hi·2^k + lo with |lo| ≤ 2^(k−1) small
-    enough that ⟨a, lo⟩ fits, and hi in turn; Python ints when not even one bit fits."""
+    enough that ⟨a, lo⟩ fits, and hi in turn; Python ints when not even one bit fits. ``a_max``/``b_max``:
+    known bounds on |a| and |b| (not scanned for then)."""
     a, b = a.ravel(), b.ravel()
     if a.dtype == object or b.dtype == object or a.dtype.kind != b.dtype.kind:
         return _python_dot(a, b)
     limit = FLOAT64_EXACT if a.dtype.kind == "f" else INT64_SAFE
-    a_max, n = max(int(np.max(np.abs(a), initial=0)), 1), max(a.size, 1)
+    a_max = max(int(np.max(np.abs(a), initial=0)) if a_max is None else a_max, 1)
+    n = max(a.size, 1)
     bits = limit.bit_length() - 2 - a_max.bit_length() - n.bit_length()
     if bits < 1:
         return _python_dot(a, b)
     total, shift, base = 0, 0, 2 ** bits
     while True:
-        if a_max * int(np.max(np.abs(b), initial=0)) * n < limit:
+        if b_max is None:
+            b_max = int(np.max(np.abs(b), initial=0))
+        if a_max * b_max * n < limit:
             return total + (int(np.dot(a, b)) << shift)
-        high = np.round(b / base) if b.dtype.kind == "f" else (b + base // 2) // base  # exact: base is 2^k
-        total += int(np.dot(a, b - high * base)) << shift
-        b, shift = high, shift + bits
+        if b.dtype.kind == "f":  # exact: scaling by 2^-k, rounding to an integer, and hi·2^k − b are all exact
+            high = np.round(b * (1.0 / base))
+            low = np.multiply(high, -base)
+            low += b
+        else:
+            high = (b + base // 2) // base
+            low = b - high * base
+        total += int(np.dot(a, low)) << shift  # |low| ≤ 2^(k−1): within the limit by the choice of k
+        b, shift, b_max = high, shift + bits, b_max // base + 1
 
 
 def _has_floats(arr) -> bool:
@@ -302,7 +312,7 @@ class _Exact:
         for bits in range(MAX_SET_BITS, 0, -1):
             bound = max(biggest + reach * 2 ** (bits - 1), 1) ** layer.degree * sizes ** (layer.degree - 1)
             if bound < FLOAT64_EXACT:
-                self.bits, self.blas = bits, True
+                self.bits, self.blas, self.out_max = bits, True, bound  # bounds every output entry too
                 break
         else:
             self.bits, self.blas = MAX_SET_BITS, False  # the layer's own int64 / Python-int arithmetic
@@ -312,6 +322,7 @@ class _Exact:
         self.arrays = {n: a.astype(kind) if kind and n in diff else a for n, a in arrays.items()}
         if self.blas:
             self.g = self.g.astype(np.float64)
+            self.g_max = int(np.max(np.abs(self.g), initial=0))
 
     def prepare(self, grads):
         self.grads = {}
@@ -331,7 +342,8 @@ class _Exact:
     def _inner(self, shifted) -> int:
         """⟨g, f(shifted inputs)⟩ exactly, with the layer's own forward."""
         if self.blas:
-            return _exact_dot(self.g, np.asarray(self.layer.numpy_forward(*shifted.values()), dtype=np.float64))
+            return _exact_dot(self.g, np.asarray(self.layer.numpy_forward(*shifted.values()), dtype=np.float64),
+                              self.g_max, self.out_max)
         if self.rational:
             args = [a.astype(object) if n in self.diff else a for n, a in shifted.items()]
             return _python_dot(self.g, np.asarray(self.layer.numpy_forward(*args)))
