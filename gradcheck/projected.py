@@ -36,7 +36,7 @@ import numpy as np
 from . import oracles as oracle_registry
 from .errors import ConfigError
 from .layers import REGISTRY, Layer, layer as make_layer
-from .layers.base import FLOAT64_EXACT, INT64_SAFE, value_bound
+from .layers.base import FLOAT64_EXACT, INT64_SAFE, as_float64, value_bound
 from .tolerance import rtol_for
 from .verify import _check_shapes, default_grad_out, format_number, integer_valued
 
@@ -384,8 +384,9 @@ class _Float:
 
     def __init__(self, layer, arrays, diff, g):
         self.layer, self.diff = layer, diff
-        self.arrays = {n: a.astype(np.float64) if n in diff else a for n, a in arrays.items()}
-        self.g = np.asarray(g, dtype=np.float64)
+        who = "the projected check's float mode"
+        self.arrays = {n: as_float64(a, who) if n in diff else a for n, a in arrays.items()}
+        self.g = as_float64(g, who)
         self.steps = stencil(layer.degree)
         # u_i at the magnitude of input i (a power of two: scaling by it is exact), so that P(±1) neither
         # drowns D(u) in the data (u too small) nor in its own t² terms (u too large).
