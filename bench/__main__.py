@@ -3,7 +3,7 @@
     python -m bench                 # everything (< 5 minutes on 2 cores)
     python -m bench --quick         # tiny and medium cases, one VGG16 shape, short throughput runs
     python -m bench --only NAME     # one section: conv, pool, transpose, vgg16, fresh, jax-strategies,
-                                    # growth, issue14; or a case label, e.g. --only "conv2d large"
+                                    # growth, issue14, projected; or a case label, e.g. --only "conv2d large"
 
 The plot of the exact check's growth goes to bench/out/exact_growth.png (git-ignored); README shows a
 committed copy, bench/exact_growth.png.
@@ -16,7 +16,7 @@ import platform
 import sys
 import time
 
-from . import fresh, growth, issue14, table
+from . import fresh, growth, issue14, projected, table
 from .measure import METHOD
 
 SECTIONS = {
@@ -25,7 +25,7 @@ SECTIONS = {
     "transpose": [c for c in table.OTHERS if c.layer == "conv_transpose2d"],
     "vgg16": table.VGG16,
 }
-OTHER_SECTIONS = ("fresh", "jax-strategies", "growth", "issue14")
+OTHER_SECTIONS = ("fresh", "jax-strategies", "growth", "issue14", "projected")
 OUT = os.path.join(os.path.dirname(__file__), "out")
 
 
@@ -43,7 +43,7 @@ def _selected(args):
     return cases
 
 
-def targets(rows, fresh_result) -> list[str]:
+def targets(rows, fresh_result, projected_rows=()) -> list[str]:
     """The issue's targets, each with the measured ratio and met/missed."""
     lines = []
     by_label = {r["case"]: r["raw"] for r in rows}
@@ -74,6 +74,13 @@ def targets(rows, fresh_result) -> list[str]:
         total = sum(n.seconds for n, _ in vgg) / sum(x.seconds for _, x in vgg)
         lines.append(f"NumPy backward of VGG16 conv layers within 2× of XLA's: worst {max(ratios):.2f}×, "
                      f"all layers together {total:.2f}× — {'met' if max(ratios) <= 2 else 'MISSED'}")
+    by_check = {r["label"]: r for r in projected_rows}
+    exact8 = by_check.get("gc.verify_projected, integer data, exact, 8 trials")
+    if exact8:
+        torch_fast = by_check.get("torch.autograd.gradcheck(fast_mode=True), float data")
+        peer = f" (torch fast mode {torch_fast['seconds']:.2f} s)" if torch_fast else ""
+        lines.append(f"projected exact check, VGG16 conv1_2, 8 trials, < 2 s: {exact8['seconds']:.2f} s{peer} — "
+                     f"{'met' if exact8['seconds'] < 2 else 'MISSED'}")
     return lines
 
 
@@ -139,7 +146,8 @@ def main(argv=None) -> int:
         result = growth.measure_growth(sides)
         path = growth.plot(result, os.path.join(OUT, "exact_growth.png"))
         print(f"  plot: {path}" if path else "  plot: matplotlib not installed")
-    lines = targets(rows, fresh_result) + issue14_targets(float_result, fresh14)
+    projected_rows = projected.run(args.quick) if args.only in (None, "projected") else []
+    lines = targets(rows, fresh_result, projected_rows) + issue14_targets(float_result, fresh14)
     if lines:
         print("\nTargets (ratios from this run):")
         for line in lines:

@@ -12,11 +12,13 @@ from . import adapters  # cheap: torch and jax are imported only when an adapter
 from .check import check_backward, check_forward
 from .errors import ConfigError, GradcheckError, InputError, OutOfScope
 from .layers import Layer, layer, layers
+from .projected import ProjectedVerdict, verify_projected
 from .sequential import Sequential, sequential
 from .verify import Verdict, verify
 
-__all__ = ["ConfigError", "GradcheckError", "InputError", "Layer", "OutOfScope", "Sequential", "Verdict", "adapters",
-           "check_backward", "check_forward", "layer", "layers", "prove", "sequential", "verify"]
+__all__ = ["ConfigError", "GradcheckError", "InputError", "Layer", "OutOfScope", "ProjectedVerdict", "Sequential",
+           "Verdict", "adapters", "check_backward", "check_forward", "layer", "layers", "prove", "sequential", "verify",
+           "verify_projected"]
 __version__ = "0.1.0"
 
 

@@ -4,8 +4,10 @@
     gradcheck verify conv2d [--stride S] [--padding P] [--dilation D] [--groups G] [--any-layer-param V] [--extensions]
                             [--examples N] [--seed S] [--kind integer|rational|float] [--oracles sympy,numpy,jax]
     gradcheck verify --all [--examples N]
+    gradcheck verify conv2d --projected [--trials K] [--max-side 64 --max-channels 32 ...] [--kind float]
     gradcheck sweep conv2d --max-side 5 [--jobs J] [--results FILE] [--backward module:function]
                            [--timeout S] [--stride 2 --padding 0 --padding 1] [--where module:function]
+                           [--scheduler local|tcp://HOST:8786]
     gradcheck report conv2d [--stride 2 --padding 1] [--size small|WxH] [--format md|html|tex] [--out DIR]
     gradcheck grade CASES.toml [--answers STUDENT.toml] [--json | --format gradescope] [--expected]
     gradcheck exercise new conv2d [--stride 2 ...] [--seed S]
@@ -203,8 +205,13 @@ def _build_parser() -> argparse.ArgumentParser:
     v.add_argument("--extensions", action="store_true",
                    help="also draw what torch.nn.functional does not allow (TensorFlow 'SAME' pooling, 'same' with a "
                         "stride, split max-pool ties); default: torch's domain only")
-    v.add_argument("--oracles", default=",".join(oracle_registry.DEFAULT_ORACLES),
+    v.add_argument("--oracles", default=None,
                    help=f"comma-separated, from {', '.join(oracle_registry.ORACLES)} (default sympy,numpy,jax)")
+    v.add_argument("--projected", action="store_true",
+                   help="the randomized exact check at any size (gc.verify_projected): the NumPy backward against "
+                        "the layer's own forward, by random integer projections; bounds such as --max-side 224 "
+                        "--max-channels 64 draw large layers")
+    v.add_argument("--trials", type=int, help="--projected: random projections per configuration (default 8)")
     _device_argument(v)
     sw = sub.add_parser("sweep", help="verify EVERY configuration within bounds (bounded-exhaustive, parallel)")
     sw.add_argument("layer", help="a layer with a sweep space (conv1d, conv2d, ...)")
@@ -225,6 +232,10 @@ def _build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--timeout", type=float, default=300.0,
                     help="seconds one configuration may take before it is stopped and reported (default 300)")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.add_argument("--scheduler", metavar="local|ADDRESS",
+                    help="run the cases on a Dask distributed cluster: 'local' starts one in this process (--jobs "
+                         "workers), an address such as tcp://10.0.0.5:8786 uses a running 'dask scheduler' and its "
+                         "workers (needs the 'distributed' package: pip install 'gradcheck[dask]')")
     _device_argument(sw)
     sw.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML (a test case per "
                                                     "configuration) for CI test reports")
@@ -250,14 +261,19 @@ def _cmd_sweep(args) -> int:
             return _fail(f"unknown oracle {o!r} in --oracles; oracles are {', '.join(oracle_registry.ORACLES)}")
     bounds = {k: getattr(args, k) for k in ("max_side", "max_kernel", "max_stride", "max_dilation", "max_padding")}
     available = cores()
+    if args.scheduler not in (None, "local") and args.jobs is not None:
+        return _fail(f"--jobs does not apply to --scheduler {args.scheduler}: that cluster's workers decide")
     jobs = available if args.jobs is None else args.jobs
     capped = f" (--jobs {jobs} capped at the {available} cores)" if jobs > available else ""
+    runs_on = (f"{min(jobs, available)} job(s){capped}" if args.scheduler is None else
+               f"a local Dask cluster of {min(jobs, available)} worker(s){capped}" if args.scheduler == "local" else
+               f"Dask scheduler {args.scheduler}")
     if args.junit:
         _io.writable(args.junit)  # before the sweep: a bad path is found at once, not after hours
     try:
         outcome = sweep(args.layer, results=args.results, jobs=jobs, oracles=oracles, backward=args.backward,
                         held=args.held, where=args.where, timeout=args.timeout, progress=not args.no_progress,
-                        device=args.device, **bounds)
+                        device=args.device, scheduler=args.scheduler, **bounds)
     except Interrupted as stop:
         print(f"gradcheck: interrupted: {stop.done} of {stop.total} configurations done and kept in "
               f"{stop.results}; run the same command to resume", file=sys.stderr)
@@ -271,7 +287,7 @@ def _cmd_sweep(args) -> int:
     scope = "".join(f", {k}={v!r}" for k, v in args.held.items()) + (f", where {args.where}" if args.where else "")
     who += f" on {args.device}" if args.device else ""
     print(f"gradcheck sweep {args.layer}: {len(rows)} configurations ({limits}{scope}), {who}, "
-          f"{min(jobs, available)} job(s){capped}, timeout {args.timeout:g} s")
+          f"{runs_on}, timeout {args.timeout:g} s")
     print(f"results: {outcome.results} (key {outcome.key[:12]}; {outcome.earlier} from earlier runs, "
           f"{outcome.ran} run now in {outcome.seconds:.1f} s)")
     _sweep_table(rows)
@@ -315,21 +331,32 @@ def _verify_layer(name, held, args, seed):
     from hypothesis import HealthCheck, find, settings
     from hypothesis.errors import NoSuchExample
 
+    from .projected import verify_projected
     from .strategies import examples
 
     oracles = args.oracles.split(",")
-    stats = {"tried": 0, "failed": False, "seconds": Counter(), "devices": Counter(), "narrow": set(), "rtol": {}}
+    stats = {"tried": 0, "failed": False, "seconds": Counter(), "devices": Counter(), "narrow": set(),
+             "inexact": False,
+             "rtol": {}}
+
+    def check(example):
+        if args.projected:  # the directions from the run's seed: a reported failure reproduces with --seed
+            return verify_projected(example.layer, *example.inputs, grad_out=example.grad_out, trials=args.trials,
+                                    seed=seed)
+        return verify(example.layer, *example.inputs, grad_out=example.grad_out, oracles=oracles, device=args.device)
 
     def disagrees(example):
-        verdict = verify(example.layer, *example.inputs, grad_out=example.grad_out, oracles=oracles,
-                         device=args.device)
+        verdict = check(example)
         if not stats["failed"]:
             stats["tried"] += 1
             stats["seconds"].update(verdict.seconds)
-            stats["devices"].update(verdict.devices.items())
-            stats["narrow"].update(verdict.precisions)  # oracles that computed in float32 (no float64 there)
-            for pair, rtol in verdict.tolerances.items():
-                stats["rtol"][pair] = max(rtol, stats["rtol"].get(pair, 0.0))
+            if args.projected:
+                stats["inexact"] |= not verdict.exact  # projected: exact or float, per verdict
+            else:
+                stats["devices"].update(verdict.devices.items())
+                stats["narrow"].update(verdict.precisions)  # oracles that computed in float32 (no float64 there)
+                for pair, rtol in verdict.tolerances.items():
+                    stats["rtol"][pair] = max(rtol, stats["rtol"].get(pair, 0.0))
         stats["failed"] = stats["failed"] or not verdict.ok
         return not verdict.ok
 
@@ -344,14 +371,16 @@ def _verify_layer(name, held, args, seed):
     elapsed = time.perf_counter() - start
     counter = None
     if minimal is not None:
-        verdict = verify(minimal.layer, *minimal.inputs, grad_out=minimal.grad_out, oracles=oracles,
-                         device=args.device)
-        counter = f"minimal counterexample for {name}:\n{verdict}\n{minimal!r}"
+        counter = f"minimal counterexample for {name}:\n{check(minimal)}\n{minimal!r}"
     per_oracle = ", ".join(f"{o} {s:.1f} s" for o, s in stats["seconds"].items())
     agree = stats["tried"] - (minimal is not None)
-    row = (name, str(stats["tried"]), _oracles_with_devices(oracles, stats["devices"]),
-           _comparison(name, args.kind, oracles, stats["narrow"], stats["rtol"]),
-           f"{agree}/{stats['tried']}", f"{elapsed:.1f} s ({per_oracle})")
+    if args.projected:
+        compared = f"numpy backward · forward, {args.trials} projections"
+        how = "float tol" if stats["inexact"] else "exact"
+    else:
+        compared = _oracles_with_devices(oracles, stats["devices"])
+        how = _comparison(name, args.kind, oracles, stats["narrow"], stats["rtol"])
+    row = (name, str(stats["tried"]), compared, how, f"{agree}/{stats['tried']}", f"{elapsed:.1f} s ({per_oracle})")
     return row, counter
 
 
@@ -374,6 +403,13 @@ def _cmd_verify(args) -> int:
         return _fail(f"unknown layer {args.layer!r}; registered layers: {', '.join(layers())}")
     if args.examples < 1:
         return _fail(f"--examples {args.examples} is not allowed: it must be >= 1")
+    if args.projected:
+        failure = _projected_args(args)
+        if failure:
+            return _fail(failure)
+    elif args.trials is not None:
+        return _fail("--trials counts the random projections of --projected; add --projected or leave it out")
+    args.oracles = args.oracles or ",".join(oracle_registry.DEFAULT_ORACLES)
     for o in args.oracles.split(","):
         if o not in oracle_registry.ORACLES:
             return _fail(f"unknown oracle {o!r} in --oracles; oracles are {', '.join(oracle_registry.ORACLES)}")
@@ -389,8 +425,10 @@ def _cmd_verify(args) -> int:
         except InvalidArgument as exc:
             return _fail(str(exc))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    checked = (f"the NumPy backward against the forward by {args.trials} random projections" if args.projected
+               else f"oracles {args.oracles}")
     print(f"gradcheck verify: {args.examples} drawn configurations per layer, {args.kind} data, "
-          f"oracles {args.oracles}, seed {seed}" + (f", held {held}" if held else "")
+          f"{checked}, seed {seed}" + (f", held {held}" if held else "")
           + (f", jax on {args.device}" if args.device else ""))
     rows, failures = [], []
     for name in names:
@@ -408,7 +446,10 @@ def _cmd_verify(args) -> int:
         print(f"\nFAILED: {len(failures)} layer(s) disagree (reproduce with --seed {seed})")
         return 1
     inexact = [row[0] for row in rows if row[3] != "exact"]
-    if not inexact:
+    if args.projected:
+        how = "within float tolerance" if inexact else "exactly"
+        print(f"OK: the NumPy backward agrees {how} with the forward in every projection of every configuration")
+    elif not inexact:
         print("OK: every oracle agrees exactly on every configuration")
     elif len(inexact) == len(rows):
         print("OK: every oracle agrees within float tolerance on every configuration")
@@ -416,6 +457,26 @@ def _cmd_verify(args) -> int:
         print(f"OK: every oracle agrees on every configuration: exactly on {len(rows) - len(inexact)} layer(s), "
               f"within float tolerance where a float result is involved on {', '.join(inexact)}")
     return 0
+
+
+def _projected_args(args) -> str | None:
+    """What is wrong with a --projected command line, or None."""
+    from .projected import multiaffine_layers
+
+    if args.all:
+        return ("--projected checks one layer at a time (those affine in each input: "
+                f"{', '.join(multiaffine_layers())}); give one layer name")
+    if args.layer not in multiaffine_layers():
+        return (f"--projected cannot check {args.layer}: its forward is not affine in each input; it checks "
+                f"{', '.join(multiaffine_layers())} (verify {args.layer} without --projected)")
+    if args.oracles is not None or args.device is not None:
+        flag = "--oracles" if args.oracles is not None else "--device"
+        return f"{flag} does not apply to --projected, which compares the NumPy backward with the layer's forward"
+    if args.trials is None:
+        args.trials = 8
+    if args.trials < 1:
+        return f"--trials {args.trials} is not allowed: it must be >= 1"
+    return None
 
 
 def _held_by_every_layer(held: dict, names: list[str]) -> None:

@@ -2,6 +2,7 @@
 
     gradcheck sweep conv2d --max-side 5 [--jobs 2] [--results FILE] [--backward mymod:fn] [--timeout 300]
                            [--stride 2 --padding 0 --padding 1] [--where mymod:in_scope]
+                           [--scheduler local|tcp://HOST:8786]
 
 Configurations are enumerated in a fixed order; each gets small-integer data from a seed derived from its
 id, runs through the oracles (or a user's backward against them) in a pool of worker processes, and is
@@ -10,10 +11,13 @@ that produced it: the oracles, the backward and a digest of its module's source,
 where-predicate and a digest of its module's source, the data-seed scheme and gradcheck's version. A
 re-run of the same check reuses the rows the file holds (an interrupted sweep resumes where it stopped);
 a file written by a different check is refused, never reused: a row only ever vouches for the check
-that wrote it. The file is locked while a sweep writes it.
+that wrote it. The file is locked while a sweep writes it. ``--scheduler`` runs the same cases on a Dask
+distributed cluster instead of the local pool (:class:`_DaskPool`); the results file, its rules and the rows are
+the same, wherever they ran.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import itertools
@@ -417,8 +421,7 @@ class _Pool:
     def _lost(self, w, status, why):
         case = w["case"]
         self._stop(w)
-        return {"key": self.args[0], "id": case.id, "seed": case.seed, "status": status, "compared": 0,
-                "exact": False, "verdict": f"{status.upper()}: {why}", "seconds": None}
+        return _lost_row(self.args[0], case, status, why)
 
     @staticmethod
     def _stop(w):
@@ -438,6 +441,153 @@ class _Pool:
             if w["case"] is None and w["ready"]:
                 w["process"].join(timeout=5)
             self._stop(w)
+
+
+def _lost_row(key, case, status, why) -> dict:
+    """The row of a case that produced none: TIMEOUT or CRASHED (run again by a resumed sweep)."""
+    return {"key": key, "id": case.id, "seed": case.seed, "status": status, "compared": 0,
+            "exact": False, "verdict": f"{status.upper()}: {why}", "seconds": None}
+
+
+# -- the same cases on a Dask distributed cluster (--scheduler) ---------------------------------------------
+CONNECT_TIMEOUT = 10  # seconds to reach a Dask scheduler
+
+
+def _check_address(scheduler) -> None:
+    """A scheduler address is checked before a Client is made from it: a half-made Client stalls the
+    interpreter's exit for a minute."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        parse_host_port(parse_address(str(scheduler))[1])
+    except ValueError as exc:
+        raise ConfigError(f"--scheduler {scheduler!r} is not allowed ({exc}): give 'local' or a running Dask "
+                          "scheduler's address, e.g. tcp://10.0.0.5:8786") from None
+
+
+def _dask_case(case, key, oracles, backward, device):
+    """One case on a Dask worker; the backward is imported once per worker process (cached)."""
+    return run_case(case, key, oracles, _dask_backward(backward) if backward else None, device)
+
+
+@functools.lru_cache(maxsize=None)
+def _dask_backward(spec):
+    return _named(load_backward(spec), spec)
+
+
+def _dask_warm(ignore_sigint: bool):
+    from . import verify  # noqa: F401  (imported before the first case, so that its clock is fair)
+    import threading
+    if ignore_sigint and threading.current_thread() is threading.main_thread():
+        # a LocalCluster's worker processes share the terminal: Ctrl-C is the sweep's to handle, in one line
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _DaskPool:
+    """Cases run as Dask tasks, no more in flight than the cluster has worker threads, so that a case's clock
+    (from submission) is its own. ``scheduler``: "local" (a LocalCluster in this process, ``jobs`` worker
+    processes of one thread), a scheduler address, or a ``distributed.Client``. A case past the timeout is a
+    TIMEOUT row and its worker is restarted (where the cluster has nannies; otherwise that thread is left to it);
+    a case whose workers died (Dask's KilledWorker, after its retries) is a CRASHED row."""
+
+    def __init__(self, scheduler, jobs, key, oracles, backward, device=None):
+        try:
+            import distributed
+        except ImportError:
+            raise ConfigError("--scheduler needs the 'distributed' package (pip install 'gradcheck[dask]')") from None
+        self.args, self.cluster, self.own_client = (key, tuple(oracles), backward, device), None, False
+        if isinstance(scheduler, distributed.Client):
+            self.client = scheduler
+        else:
+            import logging
+            if scheduler != "local":
+                _check_address(scheduler)
+            try:
+                if scheduler == "local":
+                    self.cluster = distributed.LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                                            dashboard_address=None, silence_logs=logging.ERROR)
+                self.client = distributed.Client(self.cluster or scheduler, timeout=CONNECT_TIMEOUT,
+                                                 set_as_default=False)
+                self.own_client = True
+            except (OSError, TimeoutError, ValueError, TypeError) as exc:
+                self.close()
+                raise ConfigError(f"--scheduler {scheduler!r}: no Dask scheduler could be reached there "
+                                  f"({type(exc).__name__}: {exc}); give 'local' or a running scheduler's address, "
+                                  "e.g. tcp://10.0.0.5:8786") from None
+        self.local = scheduler == "local"
+        try:
+            self.client.run(_dask_warm, self.local)
+        except Exception as exc:
+            self.close()
+            raise ConfigError(f"a Dask worker could not import gradcheck: {type(exc).__name__}: {exc}") from None
+        self.slots = sum(self.client.nthreads().values())
+        if self.slots < 1:
+            self.close()
+            raise ConfigError(f"--scheduler {scheduler!r}: the cluster has no workers; start some with "
+                              "'dask worker ADDRESS'")
+        self.running, self.stuck, self.looked = {}, 0, 0.0
+
+    def run(self, todo, timeout):
+        """Yield one row per case, as they finish (the same rows as _Pool.run)."""
+        from distributed import KilledWorker
+
+        pending = deque(todo)
+        while pending or self.running:
+            self._count_stuck()
+            while pending and len(self.running) < self.slots - self.stuck:
+                case = pending.popleft()
+                future = self.client.submit(_dask_case, case, *self.args, pure=False)
+                self.running[future] = (case, time.monotonic() + timeout)
+            finished = [f for f in self.running if f.done()]
+            if not finished:
+                time.sleep(0.02)
+            for future in finished:
+                case, _ = self.running.pop(future)
+                if future.status == "finished":
+                    yield future.result()
+                    continue
+                exc = future.exception() if future.status == "error" else None
+                if isinstance(exc, KilledWorker):
+                    yield _lost_row(self.args[0], case, "crashed", "its Dask workers died on this configuration")
+                    continue
+                raise ConfigError(f"a Dask worker could not run {case.id}: {type(exc).__name__}: {exc}")
+            now = time.monotonic()
+            for future, (case, deadline) in list(self.running.items()):
+                if now >= deadline:
+                    del self.running[future]
+                    self._abandon(future)
+                    yield _lost_row(self.args[0], case, "timeout", f"ran past the timeout of {timeout:g} s")
+
+    def _abandon(self, future):
+        """Cancel a case past its timeout; a running task cannot be interrupted, so its worker is restarted."""
+        busy = [w for w, keys in self.client.processing().items() if future.key in keys]
+        future.cancel()
+        try:
+            self.client.restart_workers(busy)
+        except Exception:  # no nanny (worker threads in this process): the thread stays with the case until it ends
+            self.stuck += len(busy)
+            return
+        self.client.run(_dask_warm, self.local)  # the restarted worker has a new address; the others import nothing new
+
+    def _count_stuck(self):
+        """Threads still running abandoned cases: none are handed new cases (whose clocks would run while they
+        wait) until the workers say those threads are free again (looked up at most twice a second)."""
+        if not self.stuck or time.monotonic() - self.looked < 0.5:
+            return
+        self.looked = time.monotonic()
+        executing = sum(self.client.run(lambda dask_worker: len(dask_worker.state.executing)).values())
+        self.stuck = min(self.stuck, max(0, executing - len(self.running)))
+
+    def close(self):
+        """Cases still in flight (Ctrl-C, an error) are cancelled; a client and cluster started here end."""
+        client = getattr(self, "client", None)
+        if client is not None and getattr(self, "running", None):
+            client.cancel(list(self.running))
+        if client is not None and self.own_client:
+            client.close()
+        if self.cluster is not None:
+            self.cluster.close()
 
 
 # -- the results file ----------------------------------------------------------------------------------
@@ -541,13 +691,15 @@ def cores() -> int:
 
 def sweep(name: str, *, oracles, results: Path | str | None = None, jobs: int = 1, backward: str | None = None,
           held: dict | None = None, where=None, timeout: float = DEFAULT_TIMEOUT, progress: bool = True,
-          device: str | None = None, **bounds) -> Outcome:
+          device: str | None = None, scheduler=None, **bounds) -> Outcome:
     """Run every configuration in scope that ``results`` does not already hold for this check.
 
     ``oracles`` are names; ``backward`` a ``module:function`` (imported in each worker); ``held`` maps
     parameters to a value or a frozenset of allowed values; ``where`` is ``fn(layer, shapes) -> bool`` or a
     ``module:function``. ``device`` ("cpu", "gpu", "tpu"; None: JAX's default backend) is where the jax oracle
-    computes, in every worker. ``jobs`` is capped at the cores. Raises ConfigError on anything wrong before a
+    computes, in every worker. ``jobs`` is capped at the cores. ``scheduler``: None (the local process pool),
+    "local" (a Dask LocalCluster of ``jobs`` workers), a Dask scheduler's address or a ``distributed.Client``;
+    the backward's module must be importable where the workers run. Raises ConfigError on anything wrong before a
     configuration runs, and :class:`Interrupted` on Ctrl-C (finished rows stay in the file).
     """
     oracles = list(oracles)
@@ -588,7 +740,9 @@ def sweep(name: str, *, oracles, results: Path | str | None = None, jobs: int = 
         ran = 0
         try:
             if todo:
-                pool = _Pool(min(jobs, cores(), len(todo)), key, oracles, backward, device)
+                workers = min(jobs, cores(), len(todo))
+                pool = (_Pool(workers, key, oracles, backward, device) if scheduler is None else
+                        _DaskPool(scheduler, workers, key, oracles, backward, device))
                 try:
                     for row in pool.run(todo, timeout):
                         _append(handle, results, row)

@@ -39,3 +39,17 @@ def test_issue14_cells_run_on_the_tiny_case():
     examples = issue14.distinct_configs(3)
     assert len({(e.layer.key, tuple(map(lambda a: a.shape if hasattr(a, "shape") else None, e.inputs)))
                 for e in examples}) == 3
+
+
+def test_projected_section_runs_and_catches_both_mistakes(monkeypatch, capsys):
+    """bench/projected.py on small shapes (the bench runs VGG16 conv1_2): every row has the expected verdict."""
+    from bench import projected
+
+    monkeypatch.setattr(peers, "installed", lambda module: module != "torch")
+    shapes = {"x": (1, 4, 12, 12), "w": (4, 4, 3, 3), "b": (4,)}
+    case = replace(projected.CONV1_2, label="small", shapes=shapes)
+    strided = replace(projected.CONV1_2_S2, label="small s2", shapes=shapes)
+    rows = projected.run(quick=False, case=case, strided=strided)
+    out = capsys.readouterr().out
+    assert [r["ok"] for r in rows] == [True, True, True, False, False] and "UNEXPECTED" not in out
+    assert "| torch.autograd.gradcheck(fast_mode=True), float data | not installed | — |" in out

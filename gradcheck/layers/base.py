@@ -195,6 +195,10 @@ class Layer(ABC):
     # 1 where nothing multiplies (relu, pooling). ``input_degree``: the degree in the first input (1; mse 2).
     degree: ClassVar[int] = 2
     input_degree: ClassVar[int] = 1
+    # True when the forward is affine in each differentiable input while the others are held (convolutions,
+    # linear, average pooling, ...): then ⟨g, f(inputs + t·u)⟩ is a polynomial in t of degree ≤ ``degree``,
+    # which gc.verify_projected differentiates exactly with a finite stencil (gradcheck/projected.py).
+    multiaffine: ClassVar[bool] = False
 
     def __init__(self, **params):
         self.params: dict[str, Any] = self.validate(dict(params))

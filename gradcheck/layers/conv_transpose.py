@@ -35,6 +35,7 @@ class ConvTranspose(Layer):
     inputs = ("x", "w", "b")
     required = 2
     differentiable = ("x", "w", "b")
+    multiaffine = True  # affine in x, in w and in b (gc.verify_projected)
 
     @classmethod
     def configs(cls, **bounds_and_held):

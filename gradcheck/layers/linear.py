@@ -27,6 +27,7 @@ class Linear(Layer):
     inputs = ("x", "w", "b")
     required = 2
     differentiable = ("x", "w", "b")
+    multiaffine = True  # affine in x, in w and in b (gc.verify_projected)
     ranks = {"x": 2, "w": 2, "b": 1}
     promotable = {"x": 1}
 
@@ -89,6 +90,7 @@ class Flatten(Layer):
 
     name = "flatten"
     degree = 1  # a reshape (value_bound)
+    multiaffine = True  # linear in x
     inputs = ("x",)
     required = 1
     differentiable = ("x",)

@@ -123,6 +123,7 @@ class AvgPool2d(Pool2d):
                     Param("divisor_override", "nonzero_int", None, "divide every window by this instead",
                           optional=True))
     closed_on_integers = False  # it divides
+    multiaffine = True  # linear in x: the divisors depend on positions only
 
     def validate(self, params):
         out = super().validate(params)

@@ -29,6 +29,7 @@ class MaxUnpool2d(Layer):
 
     name = "max_unpool2d"
     inputs, required, differentiable = ("x", "indices"), 2, ("x",)
+    multiaffine = True  # linear in x (the indices are held)
     ranks, promotable = {"x": 4, "indices": 4}, {"x": 2, "indices": 2}
 
     schema = Schema(Param("kernel_size", "ints", REQUIRED, "the window size of the max_pool2d undone", minimum=1),
@@ -157,6 +158,7 @@ class MaxUnpool2d(Layer):
 
 class _Upsample(Layer):
     inputs, required, differentiable = ("x",), 1, ("x",)
+    multiaffine = True  # linear in x
     ranks, promotable = {"x": 4}, {"x": 2}
 
     schema = Schema(Param("scale_factor", "ints", REQUIRED, "the integer factor each spatial axis grows by",

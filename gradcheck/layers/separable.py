@@ -32,6 +32,7 @@ class SeparableConv2d(Layer):
     required = 3
     differentiable = ("x", "w_depthwise", "w_pointwise", "b")
     degree = 3  # x·w_depthwise·w_pointwise
+    multiaffine = True  # affine in each of x, w_depthwise, w_pointwise, b
     ranks = {"x": 4, "w_depthwise": 4, "w_pointwise": 4, "b": 1}
     promotable = {"x": 2, "w_depthwise": 2, "b": 0}
 
