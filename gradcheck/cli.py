@@ -336,8 +336,7 @@ def _verify_layer(name, held, args, seed):
 
     oracles = args.oracles.split(",")
     stats = {"tried": 0, "failed": False, "seconds": Counter(), "devices": Counter(), "narrow": set(),
-             "inexact": False,
-             "rtol": {}}
+             "inexact": False, "rtol": {}}
 
     def check(example):
         if args.projected:  # the directions from the run's seed: a reported failure reproduces with --seed
