@@ -19,9 +19,6 @@ from . import values
 from .casefile import SHAPE_QUANTITIES, CaseFileError, Exercise, check_answer
 from .network import Injection, SGDStep, align, strip_ones
 
-MAX_ENTRIES = 20  # wrong entries listed per quantity
-
-
 @dataclass
 class QuantityResult:
     name: str

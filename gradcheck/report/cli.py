@@ -18,7 +18,6 @@ import numpy as np
 from .. import _io
 
 ALL_FORMATS = ("md", "html", "tex")
-REFRESH = "gradcheck report --all --out reports"
 
 
 def add_parser(subparsers):
