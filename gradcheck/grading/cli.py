@@ -19,6 +19,7 @@ from .casefile import CaseFileError, load_answers, load_cases
 from .grade import grade
 from .report import gradescope_failure, to_gradescope, to_json, to_text
 
+
 def add_parser(subparsers) -> None:
     g = subparsers.add_parser("grade", help="grade the answers to course exercises (case files)")
     g.add_argument("cases", nargs="+", help="case files (TOML)")
