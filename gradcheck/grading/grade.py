@@ -19,6 +19,7 @@ from . import values
 from .casefile import SHAPE_QUANTITIES, CaseFileError, Exercise, check_answer
 from .network import Injection, SGDStep, align, strip_ones
 
+
 @dataclass
 class QuantityResult:
     name: str
