@@ -1,0 +1,41 @@
+"""What pyproject.toml declares is true of the code: the Python it needs, the license file, one version."""
+import ast
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import gradcheck
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _stdlib_modules_used() -> set[str]:
+    names = set()
+    for path in (ROOT / "gradcheck").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_requires_python_covers_the_standard_library_used():
+    minimum = tuple(map(int, re.fullmatch(r">=(\d+)\.(\d+)", PROJECT["project"]["requires-python"]).groups()))
+    new_in = {"tomllib": (3, 11)}  # standard-library modules newer than the oldest Python still supported
+    used = {m: v for m, v in new_in.items() if m in _stdlib_modules_used()}
+    assert all(minimum >= v for v in used.values()), (minimum, used)
+
+
+def test_one_version_and_the_declared_license_file():
+    project = PROJECT["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert PROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "gradcheck.__version__"}
+    out = subprocess.run([sys.executable, "-m", "gradcheck", "--version"], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == f"gradcheck {gradcheck.__version__}"
+    assert project["license"] == "MIT"
+    text = (ROOT / project["license-files"][0]).read_text()
+    assert text.startswith("MIT License") and "THE SOFTWARE IS PROVIDED \"AS IS\"" in text
