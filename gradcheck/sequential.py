@@ -60,7 +60,7 @@ from . import symbolic
 from .errors import ConfigError, InputError
 from .layers import Layer, layer as make_layer
 from .layers.base import as_array
-from .strategies import check_bound
+from .drawing import check_bound
 
 
 class Sequential(Layer):

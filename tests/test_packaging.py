@@ -39,3 +39,40 @@ def test_one_version_and_the_declared_license_file():
     assert project["license"] == "MIT"
     text = (ROOT / project["license-files"][0]).read_text()
     assert text.startswith("MIT License") and "THE SOFTWARE IS PROVIDED \"AS IS\"" in text
+
+
+# -- module hygiene --------------------------------------------------------------------------------------------
+MODULES = {".".join(p.relative_to(ROOT).with_suffix("").parts[:-1] if p.name == "__init__.py"
+                    else p.relative_to(ROOT).with_suffix("").parts): p for p in (ROOT / "gradcheck").rglob("*.py")}
+
+
+def _imports(module: str) -> set[str]:
+    """gradcheck modules ``module`` imports, at module level or inside functions (a lazy import is still an
+    edge of the cycle); importing a submodule does not count its parent packages, which Python runs first."""
+    path = MODULES[module]
+    base = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            target = ".".join(base[:len(base) - node.level + 1] + [node.module] if node.level else [node.module]) \
+                if node.module else ".".join(base[:len(base) - node.level + 1])
+            subs = {f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in MODULES}
+            found |= subs | ({target} if len(subs) < len(node.names) else set())
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return {m for m in found if m in MODULES and m != module and not module.startswith(m + ".")}
+
+
+def test_no_import_cycles():
+    graph = {m: _imports(m) for m in MODULES}
+    reach = {m: set(deps) for m, deps in graph.items()}
+    changed = True
+    while changed:  # transitive closure: a few hundred edges
+        changed = False
+        for m, seen in reach.items():
+            new = set().union(*(reach[d] for d in seen)) - seen
+            if new:
+                seen |= new
+                changed = True
+    cycles = sorted(m for m in MODULES if m in reach[m])
+    assert not cycles, f"modules on an import cycle: {cycles}"

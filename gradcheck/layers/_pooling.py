@@ -9,7 +9,7 @@ import sympy as sp
 from hypothesis import assume, strategies as st
 
 from ..errors import ConfigError, GradcheckError
-from ..strategies import arrays, check_bound
+from ..drawing import arrays, check_bound
 from ._params import int_tuple, resolve_padding
 from .base import Layer
 

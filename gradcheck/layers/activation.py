@@ -21,7 +21,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from ..errors import ConfigError, InputError
-from ..strategies import arrays, check_bound, held_params
+from ..drawing import arrays, check_bound, held_params
 from .base import IndexRule, Layer
 from .linear import _no_params
 
@@ -59,7 +59,7 @@ class Elementwise(Layer):
         """``(layer, shapes)``: rank 1–``max_rank`` (4), sides 1–``max_side`` (3). Shrinks towards one element."""
         check_bound("max_rank", max_rank, 1)
         check_bound("max_side", max_side, 1)
-        held = held_params(cls.name, fixed)
+        held = held_params(cls, fixed)
         return _shape_configs(cls, held, max_rank, max_side)
 
 
@@ -199,7 +199,7 @@ class Softmax(Layer):
         (negative too) unless held. Shrinks towards one element and dim None."""
         check_bound("max_rank", max_rank, 1)
         check_bound("max_side", max_side, 1)
-        held = held_params(cls.name, fixed)
+        held = held_params(cls, fixed)
         return _softmax_configs(held, max_rank, max_side)
 
 

@@ -247,7 +247,7 @@ class Layer(ABC):
     def input_strategy(self, name: str, shapes: dict[str, tuple[int, ...]], kind: str):
         """Strategy for input ``name``: small numbers of ``kind`` by default; layers override it for inputs
         that are not data (class targets, indices), which must stay integers whatever the kind."""
-        from ..strategies import arrays
+        from ..drawing import arrays
         return arrays(shapes[name], kind=kind)
 
     # -- common machinery --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from ..errors import ConfigError, InputError
-from ..strategies import check_bound
+from ..drawing import check_bound
 from .base import IndexRule, Layer
 
 

@@ -20,7 +20,7 @@ import sympy as sp
 from hypothesis import assume, strategies as st
 
 from ..errors import ConfigError, InputError
-from ..strategies import check_bound, held_params, per_axis
+from ..drawing import check_bound, held_params, per_axis
 from . import _numpy_ops as ops
 from ._params import int_tuple, positive_int
 from .base import Layer
@@ -197,7 +197,7 @@ def conv_transpose_configs(cls, *, max_batch: int = 2, max_channels: int = 4, ma
     probe = dict(fixed)
     if "output_padding" in fixed and "stride" not in fixed and "dilation" not in fixed:
         probe["stride"] = max_stride  # a held output_padding alone must fit the largest stride drawn
-    held = {k: v for k, v in held_params(cls.name, probe).items() if k in fixed}
+    held = {k: v for k, v in held_params(cls, probe).items() if k in fixed}
     return _configs(cls, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding, max_dilation,
                     bias, held)
 

@@ -16,7 +16,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from ..errors import ConfigError, InputError
-from ..strategies import check_bound, held_params
+from ..drawing import check_bound, held_params
 from .base import IndexRule, Layer
 
 
@@ -82,7 +82,7 @@ class Linear(Layer):
         True/False to hold, None to draw. Shrinks towards one feature, batch 1 and no bias."""
         check_bound("max_batch", max_batch, 1)
         check_bound("max_side", max_side, 1)
-        held_params(cls.name, fixed)
+        held_params(cls, fixed)
         return _linear_configs(max_batch, max_side, bias)
 
 
@@ -162,7 +162,7 @@ class Flatten(Layer):
         drawn valid (negative ones too) unless held. Shrinks towards rank 1 and the default dims."""
         check_bound("max_rank", max_rank, 1)
         check_bound("max_side", max_side, 1)
-        held = held_params(cls.name, fixed)
+        held = held_params(cls, fixed)
         return _flatten_configs(max_rank, max_side, held)
 
 

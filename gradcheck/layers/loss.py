@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ..errors import ConfigError, InputError
-from ..strategies import check_bound, held_params
+from ..drawing import check_bound, held_params
 from . import _numpy_ops as ops
 from .base import IndexRule, Layer
 from .linear import _no_params
@@ -136,7 +136,7 @@ class SoftmaxCrossEntropy(Layer):
         held. Shrinks towards one sample, one class, class-index targets and reduction 'mean'."""
         check_bound("max_batch", max_batch, 1)
         check_bound("max_side", max_side, 1)
-        return _loss_configs(cls, held_params(cls.name, fixed), max_batch, max_side, one_hot)
+        return _loss_configs(cls, held_params(cls, fixed), max_batch, max_side, one_hot)
 
 
 @st.composite
@@ -201,7 +201,7 @@ class Mse(Layer):
         Shrinks towards one element and reduction 'mean'."""
         check_bound("max_rank", max_rank, 1)
         check_bound("max_side", max_side, 1)
-        return _mse_configs(held_params(cls.name, fixed), max_rank, max_side)
+        return _mse_configs(held_params(cls, fixed), max_rank, max_side)
 
 
 @st.composite

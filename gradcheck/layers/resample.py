@@ -17,7 +17,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from ..errors import ConfigError, InputError
-from ..strategies import arrays, check_bound, held_params
+from ..drawing import arrays, check_bound, held_params
 from . import _numpy_ops as ops
 from ._params import int_tuple
 from .base import IndexRule, Layer
@@ -176,7 +176,7 @@ class _Upsample(Layer):
         for name, value in [("max_batch", max_batch), ("max_channels", max_channels), ("max_side", max_side),
                             ("max_scale", max_scale)]:
             check_bound(name, value, 1)
-        held = held_params(cls.name, fixed)
+        held = held_params(cls, fixed)
         scale = st.just(held["scale_factor"]) if "scale_factor" in held else st.tuples(*[st.integers(1, max_scale)] * 2)
         sides = st.tuples(st.integers(1, max_batch), st.integers(1, max_channels), st.integers(1, max_side),
                           st.integers(1, max_side))

@@ -16,7 +16,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from ..errors import ConfigError, InputError
-from ..strategies import check_bound, held_params, per_axis
+from ..drawing import check_bound, held_params, per_axis
 from .base import IndexRule, Layer
 from .conv import Conv2d
 
@@ -113,7 +113,7 @@ def separable_configs(*, max_batch: int = 2, max_channels: int = 3, max_multipli
         check_bound(name, value, 1)
     check_bound("max_padding", max_padding, 0)
     return _separable_configs(max_batch, max_channels, max_multiplier, max_side, max_kernel, max_stride, max_padding,
-                              max_dilation, bias, held_params("separable_conv2d", fixed), extensions)
+                              max_dilation, bias, held_params(SeparableConv2d, fixed), extensions)
 
 
 @st.composite
