@@ -137,7 +137,7 @@ class Sequential(Layer):
             first = stage.inputs[0]
             rank = stage.ranks[first]
             if k == 0:  # x: stage 0's own rule (batch_norm takes any (N, C, *S)), on a zero-strided stand-in
-                current = self._promote("x", np.broadcast_to(np.int8(0), current)).shape
+                current = self.promoted_shape("x", current)
             elif (rank is None and len(current) == 0) or (rank is not None and len(current) != rank):
                 raise InputError(f"stage {k} ({stage.name}) takes a {rank or 'non-scalar'}"
                                  f"{'-D' if rank else ''} {first}, but stage {k - 1} ({self.stages[k - 1].name}) "

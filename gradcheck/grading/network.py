@@ -106,8 +106,8 @@ class Chain:
                     if i < layer.required:
                         raise InputError(f"{key}: the shape of input {name} of {layer.name} is not given")
                     continue
-                # Layer.prepare's promotion (and its message), on a zero-strided stand-in: no memory
-                full[name] = layer._promote(name, np.broadcast_to(np.int8(0), tuple(value))).shape
+                # Layer.prepare's promotion (and its message)
+                full[name] = layer.promoted_shape(name, value)
             layer.check_shapes(full)
             out_shape = tuple(layer.output_shape(full))
             q[stage.address("n_params")] = layer.n_params(full)

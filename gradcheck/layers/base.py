@@ -310,6 +310,11 @@ class Layer(ABC):
         return ({k: big(v) if k in self.differentiable else v for k, v in arrays.items()}, given,
                 None if g is None else big(g))
 
+    def promoted_shape(self, name: str, shape) -> tuple[int, ...]:
+        """The shape input ``name`` of shape ``shape`` takes inside the layer (a single-channel 2-D exercise is
+        (1, 1, H, W)), or the InputError :meth:`prepare` would raise for it; nothing of that size is allocated."""
+        return self._promote(name, np.broadcast_to(np.int8(0), tuple(shape))).shape
+
     def _promote(self, name: str, arr: np.ndarray) -> np.ndarray:
         rank = self.ranks[name]
         if rank is None:  # any rank: the layer works elementwise or along axes it is given

@@ -19,7 +19,7 @@ from hypothesis.errors import InvalidArgument
 
 from ..errors import ConfigError, InputError
 from ..drawing import check_bound, held_params, per_axis
-from . import _numpy_ops as ops
+from . import numpy_ops as ops
 from ._params import int_tuple, padding_spec, positive_int, resolve_padding
 from .base import IndexRule, Layer
 

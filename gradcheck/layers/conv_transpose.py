@@ -21,7 +21,7 @@ from hypothesis import assume, strategies as st
 
 from ..errors import ConfigError, InputError
 from ..drawing import check_bound, held_params, per_axis
-from . import _numpy_ops as ops
+from . import numpy_ops as ops
 from ._params import int_tuple, positive_int
 from .base import Layer
 from .conv import RULE_SYMBOLS, Conv1d, Conv2d, conv_rule

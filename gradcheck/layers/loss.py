@@ -24,7 +24,7 @@ from hypothesis.extra import numpy as hnp
 
 from ..errors import ConfigError, InputError
 from ..drawing import check_bound, held_params
-from . import _numpy_ops as ops
+from . import numpy_ops as ops
 from .base import IndexRule, Layer
 from .linear import _no_params
 
@@ -76,7 +76,8 @@ class SoftmaxCrossEntropy(Layer):
     def output_shape(self, shapes):
         return ()
 
-    def _scale(self, n):
+    def reduction_scale(self, n):
+        """The factor the reduction puts on each of the n samples' losses: 1/n for 'mean', 1 for 'sum'."""
         return Fraction(1, n) if self.params["reduction"] == "mean" else 1
 
     def sympy_rule(self, shapes):
@@ -85,7 +86,7 @@ class SoftmaxCrossEntropy(Layer):
         n, c, j = sp.symbols("n c j", integer=True, nonnegative=True)
         log_sum_exp = sp.log(sp.Sum(sp.exp(Z[n, j]), (j, 0, classes - 1)))
         weight = sp.Piecewise((1, sp.Eq(T[n], c)), (0, True)) if len(shapes["target"]) == 1 else T[n, c]
-        summand = sp.Rational(self._scale(n_samples)) * weight * (log_sum_exp - Z[n, c])
+        summand = sp.Rational(self.reduction_scale(n_samples)) * weight * (log_sum_exp - Z[n, c])
         expr = sp.Sum(summand, (n, 0, n_samples - 1), (c, 0, classes - 1))
         return IndexRule(indices=(), shape=(), expr=expr, operands=dict(shapes))
 
@@ -102,7 +103,7 @@ class SoftmaxCrossEntropy(Layer):
         y = self.target_rows(target, z.shape[1])
         top = z.max(axis=1, keepdims=True)
         log_sum_exp = top + np.log(np.exp(z - top).sum(axis=1, keepdims=True))
-        return np.asarray((y * (log_sum_exp - z)).sum() * float(self._scale(z.shape[0])))
+        return np.asarray((y * (log_sum_exp - z)).sum() * float(self.reduction_scale(z.shape[0])))
 
     def numpy_backward(self, grad_out, logits, target):
         z = _float(logits)
@@ -110,7 +111,7 @@ class SoftmaxCrossEntropy(Layer):
         e = np.exp(z - z.max(axis=1, keepdims=True))
         softmax = e / e.sum(axis=1, keepdims=True)
         # o − y, with o scaled by Σ_c y (= 1 for one-hot and probability rows) so any target is right.
-        grad = (softmax * y.sum(axis=1, keepdims=True) - y) * _float(grad_out) * float(self._scale(z.shape[0]))
+        grad = (softmax * y.sum(axis=1, keepdims=True) - y) * _float(grad_out) * float(self.reduction_scale(z.shape[0]))
         return grad, None
 
     def jax_forward(self, logits, target):
@@ -120,7 +121,7 @@ class SoftmaxCrossEntropy(Layer):
         classes = logits.shape[1]
         y = jax.nn.one_hot(target, classes, dtype=logits.dtype) if target.ndim == 1 else target.astype(logits.dtype)
         log_sum_exp = jax.scipy.special.logsumexp(logits, axis=1, keepdims=True)
-        return jnp.sum(y * (log_sum_exp - logits)) * float(self._scale(logits.shape[0]))
+        return jnp.sum(y * (log_sum_exp - logits)) * float(self.reduction_scale(logits.shape[0]))
 
     def input_strategy(self, name, shapes, kind):
         if name != "target":

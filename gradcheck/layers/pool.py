@@ -26,7 +26,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import ConfigError
-from . import _numpy_ops as ops
+from . import numpy_ops as ops
 from ._pooling import TIES, Pool2d, _flag, scatter_add
 from .base import IndexRule
 

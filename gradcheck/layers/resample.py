@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from ..errors import ConfigError, InputError
 from ..drawing import arrays, check_bound, held_params
-from . import _numpy_ops as ops
+from . import numpy_ops as ops
 from ._params import int_tuple
 from .base import IndexRule, Layer
 

@@ -363,7 +363,7 @@ def local_gradients_section(d: Derivation) -> list:
     differentiable = {bases[k] for k in d.differentiable}
     rows, nested = [], False
     for term in (rhs.args if type(rhs).__name__ == "Terms" else [rhs]):
-        summand = sp.sympify(_evaluated(term.function if isinstance(term, sp.Sum) else term))
+        summand = sp.sympify(evaluated(term.function if isinstance(term, sp.Sum) else term))
         inner = set().union(*[{v for v, *_ in s.limits} for s in summand.atoms(sp.Sum)])
         for read in sorted(summand.atoms(sp.Indexed), key=lambda r: list(bases.values()).index(r.base)):
             if read.base not in differentiable:
@@ -383,16 +383,16 @@ def local_gradients_section(d: Derivation) -> list:
     return blocks
 
 
-def _evaluated(expr):
+def evaluated(expr):
     """A display expression (Terms/Factors) turned back into plain SymPy arithmetic."""
     from .mathprint import Factors, Terms
 
     if isinstance(expr, Minus):
-        return -_evaluated(expr.args[0])
+        return -evaluated(expr.args[0])
     if isinstance(expr, Factors):
-        return sp.Mul(*[_evaluated(a) for a in expr.args])
+        return sp.Mul(*[evaluated(a) for a in expr.args])
     if isinstance(expr, Terms):
-        return sp.Add(*[_evaluated(a) for a in expr.args])
+        return sp.Add(*[evaluated(a) for a in expr.args])
     return expr
 
 
@@ -413,16 +413,19 @@ def chain_rule_section(d: Derivation) -> list:
 def values_figure(d: Derivation):
     panels = []
     for name in d.shapes:
-        panels.append(figures.Panel(d.letter(name), squeeze2d(d.inputs[name]), _names(d.symbols[name])))
-    panels.append(figures.Panel(UPSTREAM, squeeze2d(d.grad_out), _names(d.dO)))
+        panels.append(figures.Panel(d.letter(name), squeeze2d(d.inputs[name]), cell_names(d.symbols[name])))
+    panels.append(figures.Panel(UPSTREAM, squeeze2d(d.grad_out), cell_names(d.dO)))
     for name in d.differentiable:
         panels.append(figures.Panel(f"dL/d{d.letter(name)}", squeeze2d(d.gradient_values[name]),
-                                    _names(d.symbols[name], prefix="d")))
+                                    cell_names(d.symbols[name], prefix="d")))
     return figures.grids("values", "The data and the gradients (each cell: its value, its name)", panels)
 
 
-def _names(symbols, prefix=""):
-    return np.vectorize(lambda s: prefix + str(s).replace("_", ""), otypes=[object])(squeeze2d(symbols))
+def cell_names(arr, prefix=""):
+    """The names of an array's symbols as figure labels (X_1_2 -> X12); cells that hold a number (zero padding)
+    stay unnamed."""
+    return np.vectorize(lambda s: prefix + str(s).replace("_", "") if isinstance(s, sp.Symbol) else "",
+                        otypes=[object])(squeeze2d(arr))
 
 
 def results_section(d: Derivation) -> list:

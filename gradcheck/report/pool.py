@@ -18,8 +18,8 @@ import numpy as np
 import sympy as sp
 
 from . import figures
-from .conv import _pads_text
-from .derive import UPSTREAM, Family, as_matrix, rationals, register
+from .conv import pads_text
+from .derive import UPSTREAM, Family, as_matrix, cell_names, rationals, register
 from .document import Display, Heading, Items, Math, Para
 from .mathprint import Apply, Frac, Minus, Name, Partial, product, total
 
@@ -64,15 +64,15 @@ def output_size(d) -> list:
                      total(sp.floor(Frac(room, s), evaluate=False), 1)] + ([] if dropped and dropped[-1][0] == name
                                                                           else [sp.Integer(result)]))
     padding = p["padding"]
-    pads_text = (f"padding {padding!r}, which resolves to " if isinstance(padding, str) else "padding ") + \
-        _pads_text(pads)
+    padding_said = (f"padding {padding!r}, which resolves to " if isinstance(padding, str) else "padding ") + \
+        pads_text(pads)
     no_dilation = "" if dilated else " (d = 1: average pooling has no dilation)"
     rounding = ("under ceil_mode the division rounds up (the + s − 1)" if ceil else
                 "the last one must end inside the padded input (the division rounds down)")
     blocks = [Para(f"torch's rule: a window covers d·(k − 1) + 1 input positions{no_dilation}, starts every "
                    f"s positions, and {rounding}. "
                    f"With kernel k = {p['kernel_size']}, stride s = {p['stride']}"
-                   + f", dilation d = {layer.dilation} and {pads_text}:"),
+                   + f", dilation d = {layer.dilation} and {padding_said}:"),
               Display(rows)]
     for name, before, start in dropped:
         blocks.append(Para(f"Along {name} that gives {before} windows, but the last would start at position "
@@ -96,11 +96,6 @@ def _windows(d):
                                                             inside[i, j].ravel()) if ok]
         out[ix] = cells
     return out
-
-
-def _names(symbols, prefix=""):
-    from .derive import squeeze2d
-    return np.vectorize(lambda s: prefix + str(s).replace("_", ""), otypes=[object])(squeeze2d(symbols))
 
 
 def _cell(ix):
@@ -289,11 +284,12 @@ def _routing_figure(d, selected_of, windows, x):
             chosen[_cell(c)] = True
             arrows.append(((1, _cell(ix)), (0, _cell(c))))
     sl = (0, 0)
-    panels = [figures.Panel("X (selected: orange)", squeeze2d(d.inputs["x"][sl]), _names(d.symbols["x"][sl]),
+    panels = [figures.Panel("X (selected: orange)", squeeze2d(d.inputs["x"][sl]), cell_names(d.symbols["x"][sl]),
                             chosen, tied & ~chosen),
-              figures.Panel("O", squeeze2d(d.forward_values[sl]), _names(d.O[sl])),
-              figures.Panel(UPSTREAM, squeeze2d(d.grad_out[sl]), _names(d.dO[sl])),
-              figures.Panel("dL/dX", squeeze2d(d.gradient_values["x"][sl]), _names(d.symbols["x"][sl], "d"), chosen)]
+              figures.Panel("O", squeeze2d(d.forward_values[sl]), cell_names(d.O[sl])),
+              figures.Panel(UPSTREAM, squeeze2d(d.grad_out[sl]), cell_names(d.dO[sl])),
+              figures.Panel("dL/dX", squeeze2d(d.gradient_values["x"][sl]), cell_names(d.symbols["x"][sl], "d"),
+                            chosen)]
     return figures.grids("routing", "Max-pool routing: an arrow from each output to the element of its window it "
                          "selected (orange; grey: a tied maximum not selected); dL/dX adds the dO routed to each "
                          "element", panels, arrows)
@@ -349,11 +345,11 @@ def divisors(d) -> list:
     sl = (0, 0)
     blocks.append(figures.grids("divisors", "Average pooling: dO, the divisor of each window, the share dO/D, "
                                 "and dL/dX (each element: the sum of the shares of its windows)", [
-                                    figures.Panel(UPSTREAM, squeeze2d(d.grad_out[sl]), _names(d.dO[sl])),
+                                    figures.Panel(UPSTREAM, squeeze2d(d.grad_out[sl]), cell_names(d.dO[sl])),
                                     figures.Panel("D", squeeze2d(divisor)),
                                     figures.Panel(f"{UPSTREAM}/D", squeeze2d(share[sl])),
                                     figures.Panel("dL/dX", squeeze2d(d.gradient_values["x"][sl]),
-                                                  _names(d.symbols["x"][sl], "d"))]))
+                                                  cell_names(d.symbols["x"][sl], "d"))]))
     return blocks
 
 
