@@ -132,3 +132,10 @@ SCHEMA_STREAM = {("gradcheck.adapters", "gradcheck.layers._params"), ("gradcheck
 
 def test_no_private_names_across_packages():
     assert _private_uses_across_packages() - SCHEMA_STREAM == set()
+
+
+def test_no_assert_statements_in_the_package():
+    # python -O strips them: an invariant must raise a named error (gradcheck.errors.ReportError in reports)
+    found = [f"{m}:{node.lineno}" for m, p in MODULES.items() for node in ast.walk(ast.parse(p.read_text()))
+             if isinstance(node, ast.Assert)]
+    assert not found, found

@@ -63,9 +63,25 @@ def test_stride2_report_walks_from_sums_to_the_identities(stride2):
 @pytest.mark.parametrize("name, params", [("conv2d", {"dilation": 2, "padding": "same"}),
                                           ("conv1d", {"stride": 3}), ("conv2d", {"stride": (2, 1)})])
 def test_collapse_holds_for_other_configurations(name, params):
-    # building asserts that every identity entry equals its chain-rule sum and the oracle's number
+    # building checks that every identity entry equals its chain-rule sum and the oracle's number
     r = report(name, **params)
     assert "collapse into two matrix identities" in r.markdown()
+
+
+@pytest.mark.parametrize("wrong", ["grad_w", "grad_x"])
+def test_a_report_whose_steps_contradict_the_oracle_is_refused(monkeypatch, wrong):
+    # ReportError, raised explicitly: a bare assert would vanish under python -O and the wrong report be written
+    from gradcheck.errors import ReportError
+    from gradcheck.report import conv as conv_report
+    steps = conv_report.identity_steps
+
+    def off_by_one(*args):
+        s = steps(*args)
+        s[wrong] = s[wrong] + 1
+        return s
+    monkeypatch.setattr(conv_report, "identity_steps", off_by_one)
+    with pytest.raises(ReportError, match="the identities on symbols disagree with the derived gradients"):
+        report("conv2d")
 
 
 def test_layer_without_a_family_gets_the_generic_report(monkeypatch):

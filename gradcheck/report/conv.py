@@ -14,7 +14,7 @@ import sympy as sp
 
 from ..layers import numpy_ops as ops
 from . import figures
-from .derive import UPSTREAM, Family, as_matrix, cell_names, evaluated, rationals, register, squeeze2d
+from .derive import UPSTREAM, Family, as_matrix, cell_names, evaluated, invariant, rationals, register, squeeze2d
 from .document import Display, Heading, Para
 from .mathprint import Apply, Frac, Minus, Name, Partial, product, total
 
@@ -71,7 +71,7 @@ def output_size(d) -> list:
                                   evaluate=False), 1)
         room = n + pb + pa - dl * (k - 1) - 1
         result = room // s + 1
-        assert result == d.out_shape[2 + axis], "output-size arithmetic disagrees with the layer's output_shape"
+        invariant(result == d.out_shape[2 + axis], "output-size arithmetic disagrees with the layer's output_shape")
         rows.append([sp.Symbol(f"{name}_out"), formula(*symbols),
                      formula(*[sp.Integer(v) for v in (n, pb, pa, dl, k, s)]),
                      total(sp.floor(Frac(room, s), evaluate=False), 1), sp.Integer(result)])
@@ -104,7 +104,7 @@ def _read_positions(d) -> list:
         S, D, PB = sp.symbols("s d p_b")
         general = total(product(S, total(i, Minus(1))), product(D, total(tap, Minus(1))), 1, Minus(PB))
         concrete = stride[axis] * (i - 1) + dilation[axis] * (tap - 1) + 1 - pads[axis][0]
-        assert sp.expand(concrete - read.indices[2 + axis]) == 0, "read position disagrees with the rule"
+        invariant(sp.expand(concrete - read.indices[2 + axis]) == 0, "read position disagrees with the rule")
         rows.append([general, total(product(stride[axis], total(i, Minus(1))), product(dilation[axis], total(
             tap, Minus(1))), 1, Minus(pads[axis][0])), sp.expand(concrete)])
     return rows
@@ -207,8 +207,10 @@ def collapse(d) -> list:
     sym = identity_steps(d, d.symbols["x"], d.symbols["w"], d.dO)
     num = identity_steps(d, rationals(d.inputs["x"]), rationals(d.inputs["w"]), rationals(d.grad_out))
     # The identities reproduce the chain-rule sums term by term, and the numbers of the oracle.
-    assert equal(sym["grad_w"], d.gradients["w"]) and equal(sym["grad_x"], d.gradients["x"])
-    assert equal(num["grad_w"], d.gradient_values["w"]) and equal(num["grad_x"], d.gradient_values["x"])
+    invariant(equal(sym["grad_w"], d.gradients["w"]) and equal(sym["grad_x"], d.gradients["x"]),
+              "the identities on symbols disagree with the derived gradients")
+    invariant(equal(num["grad_w"], d.gradient_values["w"]) and equal(num["grad_x"], d.gradient_values["x"]),
+              "the identities on the numbers disagree with the sympy oracle")
     L, X, F = sp.Symbol("L"), sp.Symbol("X"), sp.Symbol("F")
     Xt, Gt = Name(r"\tilde{X}", "X", "~"), Name(r"\tilde{G}", "G", "~")
     corr, pad, rot = (Name(rf"\operatorname{{{n}}}", n) for n in ("corr", "pad", "rot180"))
@@ -227,7 +229,8 @@ def collapse(d) -> list:
     first = (0,) * len(kernel)
     lhs, rule = _correlation_rule(Xt, Gt, dilation, sym["g_dilated"].shape[2:])
     first_window = _window(sym["x_padded"], sym["g_dilated"], first, dilation, (1,) * len(first))
-    assert equal([evaluated(first_window)], [d.gradients["w"][(0, 0) + first]])
+    invariant(equal([evaluated(first_window)], [d.gradients["w"][(0, 0) + first]]),
+              "worked window disagrees with the chain rule")
     blocks += [Para("Slide G̃ over X̃ — a valid cross-correlation, with X̃ read at the filter's dilation "
                     f"{axis_text(dilation)}:"),
                Display([[lhs, rule]]),
@@ -287,7 +290,7 @@ def _worked_x(d, sym, ix, Xt, full=False):
                      skip_zero_b=False)
     kept = total(*[t for t in (window.args if type(window).__name__ == "Terms" else [window])
                    if isinstance(t.args[0], sp.Symbol) and t.args[0].name.startswith(UPSTREAM)])
-    assert equal([evaluated(window)], [d.gradients["x"][ix]]), "worked window disagrees with the chain rule"
+    invariant(equal([evaluated(window)], [d.gradients["x"][ix]]), "worked window disagrees with the chain rule")
     xt = sp.Indexed(sp.IndexedBase(Xt), *[p + 1 for p in padded])
     return [Partial(L, d.symbols["x"][ix]), Partial(L, xt)] + ([window] if full else []) + [
         kept, d.gradient_values["x"][ix]]

@@ -18,7 +18,7 @@ import sympy as sp
 from . import figures
 from .conv import (AXES, axis_text, geometry_of, identity_steps, matrix_of, padding_cells, pads_text, size_error,
                    equal)
-from .derive import UPSTREAM, Family, as_matrix, cell_names, display_array, rationals, register, squeeze2d
+from .derive import UPSTREAM, Family, as_matrix, cell_names, display_array, invariant, rationals, register, squeeze2d
 from .document import Display, Heading, Para
 from .mathprint import Apply, Minus, Name, Pair, Partial, product, total
 
@@ -49,7 +49,7 @@ def output_size(d) -> list:
                          OP, 1)
         n, s, pad, dl, k, op = values
         result = (n - 1) * s - 2 * pad + dl * (k - 1) + op + 1
-        assert result == d.out_shape[2 + axis], "output-size arithmetic disagrees with the layer's output_shape"
+        invariant(result == d.out_shape[2 + axis], "output-size arithmetic disagrees with the layer's output_shape")
         general = formula(*[sp.Symbol(t) for t in (name, "s", "p", "d", "k")] + [OUTPUT_PADDING])
         rows.append([sp.Symbol(f"{name}_out"), general,
                      formula(*[sp.Integer(v) for v in values]), sp.Integer(result)])
@@ -84,15 +84,15 @@ def adjoint(d) -> list:
     # output_padding ≥ stride makes it longer)
     conv_g = conv.numpy_forward(g, w)[(slice(None),) * 2 + tuple(slice(0, n) for n in d.shapes["x"][2:])]
     left, right = _inner(conv_g, x), _inner(g, out_no_bias)
-    assert left == right, "the adjoint relation fails on the report's data"
-    assert all(a == b for a, b in zip(conv_g.ravel(), d.gradient_values["x"].ravel())), \
-        "conv(dO, F) disagrees with the sympy oracle's dL/dX"
+    invariant(left == right, "the adjoint relation fails on the report's data")
+    invariant(all(a == b for a, b in zip(conv_g.ravel(), d.gradient_values["x"].ravel())),
+              "conv(dO, F) disagrees with the sympy oracle's dL/dX")
     # the identity for all Z and Y: both sides the same bilinear polynomial (SymPy)
     z_sym, y_sym = display_array("Z", d.out_shape), display_array("Y", d.shapes["x"])
     t_of_y = layer.numpy_forward(y_sym, d.symbols["w"])
     cut = (slice(None),) * 2 + tuple(slice(0, n) for n in d.shapes["x"][2:])
     conv_z = conv.numpy_forward(z_sym, d.symbols["w"])[cut]
-    assert sp.expand(_inner(conv_z, y_sym) - _inner(z_sym, t_of_y)) == 0, "the adjoint identity fails symbolically"
+    invariant(sp.expand(_inner(conv_z, y_sym) - _inner(z_sym, t_of_y)) == 0, "the adjoint identity fails symbolically")
     n_terms = len(sp.Add.make_args(sp.expand(_inner(z_sym, t_of_y))))
     blocks = [Heading(2, "The adjoint relation"),
               Para(f"{op[1]} is the adjoint (the transpose) of {op[0]} with the same filter, stride "
@@ -125,9 +125,9 @@ def _forward_is_input_gradient(d, op, conv) -> list:
     num = identity_steps(conv_d, zeros, rationals(d.inputs["w"]), rationals(d.inputs["x"]))
     bias = (lambda arr: arr) if "b" not in d.inputs else (
         lambda arr: arr + np.asarray(d.symbols["b"]).reshape((1, -1) + (1,) * d.layer.spatial))
-    assert equal(bias(sym["grad_x"]), d.outputs), "the steps disagree with the expanded rule"
-    assert equal(num["grad_x"], d.forward_values - (0 if "b" not in d.inputs else rationals(
-        d.inputs["b"]).reshape((1, -1) + (1,) * d.layer.spatial))), "the steps disagree with the sympy oracle"
+    invariant(equal(bias(sym["grad_x"]), d.outputs), "the steps disagree with the expanded rule")
+    invariant(equal(num["grad_x"], d.forward_values - (0 if "b" not in d.inputs else rationals(
+        d.inputs["b"]).reshape((1, -1) + (1,) * d.layer.spatial))), "the steps disagree with the sympy oracle")
     Xt = Name(r"\tilde{X}", "X", "~")
     pad, rot, corr, crop = (Name(rf"\operatorname{{{n}}}", n) for n in ("pad", "rot180", "corr", "crop"))
     F, L = sp.Symbol("F"), sp.Symbol("L")

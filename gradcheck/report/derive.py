@@ -25,7 +25,7 @@ import numpy as np
 import sympy as sp
 
 from .. import symbolic
-from ..errors import ConfigError
+from ..errors import ConfigError, ReportError
 from ..layers.base import Layer
 from . import figures
 from .document import Code, Display, Heading, Items, Math, Para
@@ -66,6 +66,12 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {}
+
+
+def invariant(holds, message: str) -> None:
+    """Refuse a report whose worked steps disagree with the oracles: ReportError(message) unless ``holds``."""
+    if not holds:
+        raise ReportError(message)
 
 
 def register(family: Family, *layer_names: str) -> Family:

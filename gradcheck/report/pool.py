@@ -19,7 +19,7 @@ import sympy as sp
 
 from . import figures
 from .conv import pads_text
-from .derive import UPSTREAM, Family, as_matrix, cell_names, rationals, register
+from .derive import UPSTREAM, Family, as_matrix, cell_names, invariant, rationals, register
 from .document import Display, Heading, Items, Math, Para
 from .mathprint import Apply, Frac, Minus, Name, Partial, product, total
 
@@ -58,7 +58,7 @@ def output_size(d) -> list:
         if ceil and (result - 1) * s >= n + pb:
             dropped.append((name, result, (result - 1) * s - pb))
             result -= 1
-        assert result == d.out_shape[2 + axis], "output-size arithmetic disagrees with the layer's output_shape"
+        invariant(result == d.out_shape[2 + axis], "output-size arithmetic disagrees with the layer's output_shape")
         rows.append([sp.Symbol(f"{name}_out"), formula(*symbols),
                      formula(*[sp.Integer(v) for v in (n, pb, pa, dl, k, s)]),
                      total(sp.floor(Frac(room, s), evaluate=False), 1)] + ([] if dropped and dropped[-1][0] == name
@@ -111,7 +111,7 @@ def _gradient_rows(d, received, term):
         shown = [term(o) for o in outs]
         numbers = sum((sp.sympify(t).xreplace(d.values) if not isinstance(t, Frac) else
                        d.values[t.args[0]] / t.args[1] for t in shown), sp.Integer(0))
-        assert numbers == value, f"routed gradient of {x_sym} disagrees with the sympy oracle"
+        invariant(numbers == value, f"routed gradient of {x_sym} disagrees with the sympy oracle")
         if not outs:
             zero.append(x_sym)
             continue
@@ -132,10 +132,10 @@ def _selection(d):
     out = {}
     for ix, cells in _windows(d).items():
         top = max(x[c] for c in cells)
-        assert top == d.forward_values[ix], "window maximum disagrees with the sympy oracle"
+        invariant(top == d.forward_values[ix], "window maximum disagrees with the sympy oracle")
         tied = [c for c in cells if x[c] == top]
         first = ix[:2] + divmod(int(indices[ix]), width)
-        assert first == tied[0], "forward_with_indices disagrees with the first maximum in row-major order"
+        invariant(first == tied[0], "forward_with_indices disagrees with the first maximum in row-major order")
         out[ix] = (cells, tied, tied if split else [first])
     return out
 
@@ -202,12 +202,12 @@ def max_chain_rule(d) -> list:
         outs = readers.get(cell, [])
         value = d.gradient_values["x"][cell]
         if not outs:
-            assert value == 0, "an element no window reads has a nonzero gradient in the sympy oracle"
+            invariant(value == 0, "an element no window reads has a nonzero gradient in the sympy oracle")
             unread.append(x_sym)
             continue
         local = [_local(selection, o, cell) for o in outs]
         numbers = sum((d.values[d.dO[o]] * g for o, g in zip(outs, local)), sp.Integer(0))
-        assert numbers == value, f"chain-rule sum of {x_sym} disagrees with the sympy oracle"
+        invariant(numbers == value, f"chain-rule sum of {x_sym} disagrees with the sympy oracle")
         routed = [product(d.values[d.dO[o]], g) if g != 1 else d.values[d.dO[o]] for o, g in zip(outs, local) if g]
         rows.append([Partial(L, x_sym), total(*[product(d.dO[o], Partial(d.O[o], x_sym)) for o in outs]),
                      total(*[product(d.dO[o], g) for o, g in zip(outs, local)])]
@@ -319,7 +319,7 @@ def divisors(d) -> list:
     for (n, c, i, j), cells in windows.items():
         # what the sympy rule divides by is what the layer's divisor says: the outputs' sums over their windows
         window_sum = sum((rationals(d.inputs["x"])[cell] for cell in cells), sp.Integer(0))
-        assert window_sum / int(divisor[i, j]) == d.forward_values[n, c, i, j], "divisor disagrees with the oracle"
+        invariant(window_sum / int(divisor[i, j]) == d.forward_values[n, c, i, j], "divisor disagrees with the oracle")
     received = {}
     for ix, cells in windows.items():
         for c in cells:
