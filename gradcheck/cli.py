@@ -31,6 +31,7 @@ from . import oracles as oracle_registry
 from .errors import ConfigError, GradcheckError
 from .grading import cli as grading_cli
 from .layers import REGISTRY, layers
+from .number_text import NotANumber, parse_number
 from .report import cli as report_cli
 from .strategies import configs
 from .verify import choose_oracles, verify
@@ -64,9 +65,9 @@ def _param_value(text: str):
         return parts[0].lower() == "true"
     if len(parts) == 1 and parts[0].replace("_", "").isalpha():
         return parts[0]
-    try:
-        return float(text)
-    except ValueError:
+    try:  # the case files' number parser (a decimal or a fraction, exactly), then a float as the layers take it
+        return float(parse_number(text))
+    except NotANumber:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an int, a comma-separated list of ints, a number, true/false or a word") from None
 

@@ -8,6 +8,7 @@ oracle whose removal leaves the others in agreement) and lists the first wrong e
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import numbers
 import time
@@ -17,7 +18,7 @@ from fractions import Fraction
 import numpy as np
 
 from . import oracles as oracle_registry
-from . import symbolic
+from . import number_text, symbolic
 from .errors import ConfigError
 from .layers import Layer, layer as make_layer
 from .layers.base import FLOAT64_EXACT, is_exact, value_bound
@@ -42,14 +43,8 @@ def default_grad_out(shape, like_float: bool) -> np.ndarray:
     return g.astype(np.float64) if like_float else g
 
 
-def format_number(v) -> str:
-    if isinstance(v, Fraction):
-        if v.denominator == 1:
-            return str(v.numerator)
-        return f"{v.numerator}/{v.denominator}" if v.denominator < 10**6 else f"{float(v):.12g} (exact)"
-    if isinstance(v, (float, np.floating)):
-        return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{float(v):.12g}"
-    return str(v)
+# How verdicts print an oracle's number: a Fraction as a/b (its exact value), a float to 12 digits.
+format_number = functools.partial(number_text.format_number, fractions="ratio", float_digits=12)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import mistakes
-from . import values
+from ..number_text import format_number
 
 
 def _score(results):
@@ -34,13 +34,7 @@ def gradescope_failure(reason: str) -> dict:
 
 def _entry(e) -> str:
     where = "" if e["index"] is None else f"[{', '.join(map(str, e['index']))}]  " if e["index"] else ""
-    return f"    {where}expected {_fmt(e['expected'])}  given {_fmt(e['given'])}"
-
-
-def _fmt(v) -> str:
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return values.show(v)
-    return str(v)
+    return f"    {where}expected {format_number(e['expected'])}  given {format_number(e['given'])}"
 
 
 def _quantity_lines(q) -> list[str]:
