@@ -328,7 +328,7 @@ def _cmd_verify(args) -> int:
 def _held_by_every_layer(fixed: dict, names: list[str]) -> None:
     """``verify --all --kernel-size 3``: a held parameter that some layers lack is refused, naming them, rather
     than verifying only the layers that have it under an "--all" heading (a partial run must not read as all)."""
-    from .report.derive import default_layer  # every parameter of a layer, defaults included
+    from .report.family import default_layer  # every parameter of a layer, defaults included
 
     params = {name: set(default_layer(name).params) for name in names}
     for key in fixed:

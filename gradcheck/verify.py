@@ -13,7 +13,6 @@ import itertools
 import numbers
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 

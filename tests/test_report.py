@@ -448,16 +448,16 @@ def test_default_reports_do_not_depend_on_hypothesis_shrinking(monkeypatch):
     import numpy as np
 
     from gradcheck.layers import layers
-    from gradcheck.report import derive
+    from gradcheck.report import family
 
     def refuse(*args, **kwargs):
         raise AssertionError("hypothesis.find called for a default report")
     monkeypatch.setattr(hypothesis, "find", refuse)
     for name in layers():
-        layer = derive.default_layer(name)
-        shapes = (derive.family_of(layer).small_shapes or derive.generic_small_shapes)(layer, None)
+        layer = family.default_layer(name)
+        shapes = (family.family_of(layer).small_shapes or family.generic_small_shapes)(layer, None)
         layer.check_shapes(shapes)
-        pinned = derive.pinned_data(layer, shapes[layer.inputs[0]][-1:])
+        pinned = family.pinned_data(layer, shapes[layer.inputs[0]][-1:])
         non_data = [k for k in shapes if k not in layer.differentiable]
         if non_data:
             assert pinned is not None and pinned[0] == shapes and set(pinned[1]) == set(non_data), name

@@ -9,7 +9,7 @@ True
 
 ``Report`` shows itself in Jupyter (``_repr_html_``, ``_repr_markdown_``) and writes Markdown (GitHub math,
 SVG figures beside it), one self-contained HTML file (MathML, inline SVG) or LaTeX (PDF figures beside it).
-Sections per layer family are registered in ``derive.FAMILIES`` (one small module per family, see ``conv.py``).
+Sections per layer family are registered in ``family.FAMILIES`` (one small module per family, see ``conv.py``).
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from ..errors import ConfigError
 from ..layers import layer as make_layer
 from ..layers._params import fmt
 from . import document
-from .derive import (FAMILIES, Derivation, Family, default_layer, family_of, generic_sections, generic_small_shapes,
-                     pinned_data, register)
+from .derivation import Derivation
+from .family import FAMILIES, Family, default_layer, family_of, generic_small_shapes, pinned_data, register
+from .sections import generic_sections
 from . import conv  # noqa: F401  (registers the conv1d/conv2d sections; a new family: one import line)
 from . import pool  # noqa: F401  (max_pool2d routing, avg_pool2d divisors)
 from . import conv_transpose  # noqa: F401  (the adjoint relation)

@@ -14,7 +14,8 @@ import sympy as sp
 
 from ..layers import numpy_ops as ops
 from . import figures
-from .derive import UPSTREAM, Family, as_matrix, cell_names, evaluated, invariant, rationals, register, squeeze2d
+from .derivation import UPSTREAM, as_matrix, cell_names, evaluated, invariant, rationals, squeeze2d
+from .family import Family, register
 from .document import Display, Heading, Para
 from .mathprint import Apply, Frac, Minus, Name, Partial, product, total
 
@@ -92,7 +93,7 @@ def output_size(d) -> list:
 
 def _read_positions(d) -> list:
     """s·(i − 1) + d·(p − 1) + 1 − p_b per axis, checked against the read index of the 1-based rule."""
-    from .derive import one_based_rule
+    from .sections import one_based_rule
 
     _, rhs, bases, _ = one_based_rule(d)
     term = next(t for t in (rhs.args if type(rhs).__name__ == "Terms" else [rhs]) if isinstance(t, sp.Sum))

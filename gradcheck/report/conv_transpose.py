@@ -18,7 +18,8 @@ import sympy as sp
 from . import figures
 from .conv import (AXES, axis_text, geometry_of, identity_steps, matrix_of, padding_cells, pads_text, size_error,
                    equal)
-from .derive import UPSTREAM, Family, as_matrix, cell_names, display_array, invariant, rationals, register, squeeze2d
+from .derivation import UPSTREAM, as_matrix, cell_names, display_array, invariant, rationals, squeeze2d
+from .family import Family, register
 from .document import Display, Heading, Para
 from .mathprint import Apply, Minus, Name, Pair, Partial, product, total
 

@@ -19,7 +19,8 @@ import sympy as sp
 
 from . import figures
 from .conv import pads_text
-from .derive import UPSTREAM, Family, as_matrix, cell_names, invariant, rationals, register
+from .derivation import UPSTREAM, as_matrix, cell_names, invariant, rationals, squeeze2d
+from .family import Family, register
 from .document import Display, Heading, Items, Math, Para
 from .mathprint import Apply, Frac, Minus, Name, Partial, product, total
 
@@ -267,7 +268,6 @@ def routing(d) -> list:
 
 
 def _routing_figure(d, selected_of, windows, x):
-    from .derive import squeeze2d
 
     n_c = (0, 0)
     shape = d.shapes["x"][2:]
@@ -341,7 +341,6 @@ def divisors(d) -> list:
     if zero:
         blocks.append(Para(f"The other {len(zero)} elements lie in no window (rows/columns the stride skips): "
                            "their gradient is 0."))
-    from .derive import squeeze2d
     sl = (0, 0)
     blocks.append(figures.grids("divisors", "Average pooling: dO, the divisor of each window, the share dO/D, "
                                 "and dL/dX (each element: the sum of the shares of its windows)", [
