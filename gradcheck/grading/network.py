@@ -14,22 +14,22 @@ network as a whole has ``out``, ``loss``, ``out_shape`` and ``n_params``:
 
 Data: ``x`` is the network input (the first layer's first input); every other input of a layer is
 ``<name>.<input>`` (``conv.w``, ``ce.target``); ``grad_out`` is dL/d(final output), 1 when the final output
-is a scalar loss. Values are computed by ``gc.sequential``'s ``walk``; ``run`` takes an ``inject`` hook, passed
-on as walk's ``override`` / ``update``: a catalogued mistake's predictions replace one stage's results (or the
-SGD rule), and everything downstream is recomputed — how a mistake is traced to the quantities it spoils.
+is a scalar loss. Values are computed by ``gc.sequential``'s ``walk``; ``run`` takes ``inject``, an
+``Intervention`` (walk's one hook, ``gradcheck.sequential``): a catalogued mistake's predictions replace one
+stage's results (or the SGD rule), and everything downstream is recomputed — how a mistake is traced to the quantities it spoils.
 Shapes only (``out_shape``, ``n_params``, no data) are computed here, stage by stage, because a layer's first
 input may be given instead of the previous output there (parallel branches, LeNet's C3).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InputError
 from ..layers import Layer
 from ..layers.base import promote_to_shape
-from ..sequential import Sequential
+from ..sequential import Intervention, Sequential
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,9 @@ class Stage:
         return tuple(n for n in self.layer.differentiable if n not in (self.layer.inputs[0], "target"))
 
 
-@dataclass
-class Injection:
-    """Replace what stage ``stage`` computes by a mistake's prediction (``out``, ``out_shape``, ``grad_*``),
-    or (``stage`` None) the SGD rule by ``update(param, its gradient) -> updated param`` (Sequential.walk's hooks)."""
-
-    stage: int | None
-    prediction: dict = field(default_factory=dict)
-    update: object = None
+# A catalogued mistake injected at one stage (its prediction replaces what the stage computes), or in the SGD
+# rule (stage None): Sequential.walk's one hook.
+Injection = Intervention
 
 
 class SGDStep:
@@ -112,7 +107,7 @@ class Chain:
             out_shape = tuple(layer.output_shape(full))
             q[stage.address("n_params")] = layer.n_params(full)
             if inject is not None and inject.stage == k:
-                q.update({stage.address(n): v for n, v in inject.prediction.items() if n in ("out_shape", "n_params")})
+                q.update({stage.address(n): v for n, v in inject.values.items() if n in ("out_shape", "n_params")})
                 out_shape = tuple(q.get(stage.address("out_shape"), out_shape))
             q[stage.address("out_shape")] = out_shape
             q.setdefault("_shapes", {})[k] = full
@@ -142,9 +137,7 @@ class Chain:
         if g is not None:
             g = promote_to_shape("grad_out", np.asarray(convert(g)), out_shape, "the output has")
         walk = Sequential([s.layer for s in self.stages], without=without).walk(
-            *inputs, grad_out=g, lr=None if lr is None else self.rate(lr),
-            override={inject.stage: inject.prediction} if inject is not None and inject.stage is not None else None,
-            update=inject.update if inject is not None else None)
+            *inputs, grad_out=g, lr=None if lr is None else self.rate(lr), intervention=inject)
         q = {stage.address("out"): out for stage, out in zip(self.stages, walk.outputs)}
         q["_arrays"], last = walk.inputs, walk.outputs[-1]
         if self.network:
