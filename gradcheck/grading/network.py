@@ -16,7 +16,8 @@ Data: ``x`` is the network input (the first layer's first input); every other in
 ``<name>.<input>`` (``conv.w``, ``ce.target``); ``grad_out`` is dL/d(final output), 1 when the final output
 is a scalar loss. Values are computed by ``gc.sequential``'s ``walk``; ``run`` takes ``inject``, an
 ``Intervention`` (walk's one hook, ``gradcheck.sequential``): a catalogued mistake's predictions replace one
-stage's results (or the SGD rule), and everything downstream is recomputed — how a mistake is traced to the quantities it spoils.
+stage's results (or the SGD rule), and everything downstream is recomputed — how a mistake is traced to the
+quantities it spoils.
 Shapes only (``out_shape``, ``n_params``, no data) are computed here, stage by stage, because a layer's first
 input may be given instead of the previous output there (parallel branches, LeNet's C3).
 """
