@@ -20,7 +20,7 @@ from . import oracles as oracle_registry
 from . import number_text, symbolic
 from .errors import ConfigError
 from .layers import Layer, layer as make_layer
-from .layers.base import FLOAT64_EXACT, is_exact, value_bound
+from .layers.base import FLOAT64_EXACT, is_rational_data, value_bound
 from .tolerance import rtol_finite_differences, rtol_for, within
 
 MAX_SHOWN = 5
@@ -31,7 +31,7 @@ def data_kind(arrays) -> str:
     arrays, integers too large for int64, are integers)."""
     if all(a.dtype.kind in "iu" or a.dtype == object and all(type(v) is int for v in a.flat) for a in arrays):
         return "integer"
-    return "rational" if all(is_exact(a) for a in arrays) else "float"
+    return "rational" if all(is_rational_data(a) for a in arrays) else "float"
 
 
 def default_grad_out(shape, like_float: bool) -> np.ndarray:
@@ -126,7 +126,7 @@ def _pair_rtol(layer: Layer, a: str, b: str, kind: str, results, integral: bool 
     result of a layer closed on integers is exact too while its magnitudes stay below 2**53, from a user's
     backward or an oracle exact on integer data (not finite differences, which round at every step).
     """
-    def exact(name):
+    def result_is_exact(name):
         spec = oracle_registry.ORACLES.get(name)
         dtypes = [np.asarray(g).dtype for g in results[name].values()]
         if all(d.kind in "iuO" for d in dtypes):
@@ -137,7 +137,7 @@ def _pair_rtol(layer: Layer, a: str, b: str, kind: str, results, integral: bool 
             return True
         return spec is not None and kind in spec.exact_on and (kind != "integer" or layer.closed_on_integers)
 
-    if layer.exact and exact(a) and exact(b):
+    if layer.exact and result_is_exact(a) and result_is_exact(b):
         return 0.0
     if "fd" in (a, b):
         return rtol_finite_differences()

@@ -167,7 +167,7 @@ def as_float64(arr, who: str) -> np.ndarray:
                          "compare exact oracles (sympy, numpy) on such data") from None
 
 
-def is_exact(arr: np.ndarray) -> bool:
+def is_rational_data(arr: np.ndarray) -> bool:
     """Integer or rational data, on which linear and piecewise-linear layers must agree exactly."""
     return arr.dtype.kind in "iu" or arr.dtype == object
 
@@ -296,9 +296,9 @@ class Layer(ABC):
         if not self.exact:
             for name, arr in [*arrays.items(), ("grad_out", g)]:
                 _check_float_range(self.name, name, arr)
-        return self._exact_if_large(arrays, g, given)
+        return self._python_ints_if_large(arrays, g, given)
 
-    def _exact_if_large(self, arrays, g, given):
+    def _python_ints_if_large(self, arrays, g, given):
         """Integer inputs whose products could pass int64 become object arrays of Python ints (exact, never
         wrapped); small ones stay int64, the fast path."""
         if value_bound(self, list(arrays.values()) + ([] if g is None else [g])) < INT64_SAFE:
@@ -349,5 +349,5 @@ class Layer(ABC):
                      for name, gr in zip(given, grads))
 
 
-__all__ = ["IndexRule", "Layer", "ConfigError", "InputError", "as_array", "is_exact", "promote_to_shape",
+__all__ = ["IndexRule", "Layer", "ConfigError", "InputError", "as_array", "is_rational_data", "promote_to_shape",
            "value_bound"]

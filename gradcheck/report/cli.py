@@ -64,14 +64,14 @@ def _case_reports(path: Path, out: Path, formats, command_path=None):
             skipped.append((ex.id, "chains several layers"))
             continue
         lay = ex.chain.stages[0].layer
-        inputs = [_exact_array(ex.data.get(name)) for name in lay.inputs]
+        inputs = [_integer_data(ex.data.get(name)) for name in lay.inputs]
         while inputs and inputs[-1] is None:
             inputs.pop()
         if not inputs or inputs[0] is None:
             skipped.append((ex.id, "gives no input data"))
             continue
         try:
-            r = report(lay, *inputs, grad_out=_exact_array(ex.data.get("grad_out")), name=ex.id,
+            r = report(lay, *inputs, grad_out=_integer_data(ex.data.get("grad_out")), name=ex.id,
                        command=f"gradcheck report {command_path or path}")
         except GradcheckError as exc:  # e.g. data too large to write out: report the others
             skipped.append((ex.id, f"cannot be reported: {exc}"))
@@ -82,7 +82,7 @@ def _case_reports(path: Path, out: Path, formats, command_path=None):
     return written
 
 
-def _exact_array(a):
+def _integer_data(a):
     """Grading keeps numbers as an object array of ints and Fractions; all-integer data becomes int64, so the
     report says "integer data" (and prints it) as for data given in Python."""
     if a is None or not all(isinstance(v, int) for v in a.ravel()):

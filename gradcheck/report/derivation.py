@@ -88,8 +88,8 @@ class Derivation:
         self.rule = layer.sympy_rule(shapes)
         self.out_shape = tuple(self.rule.shape)
         self.given = dict(inputs), np.asarray(grad_out)  # as given: verify sees integer data as integers
-        self.inputs = {k: symbolic.exact(v) for k, v in inputs.items()}
-        self.grad_out = symbolic.exact(grad_out)
+        self.inputs = {k: symbolic.as_exact(v) for k, v in inputs.items()}
+        self.grad_out = symbolic.as_exact(grad_out)
         self.symbols = {name: display_array(self.names.get(name, name), shape) for name, shape in shapes.items()}
         self.dO = display_array(UPSTREAM, self.out_shape)
         self.O = display_array(OUTPUT, self.out_shape)
