@@ -31,6 +31,7 @@ from hypothesis.errors import Flaky, InvalidArgument, Unsatisfiable
 from . import mistakes
 from .errors import ConfigError, OutOfScope
 from .layers import REGISTRY, Layer
+from .oracles import jax_oracle
 from .strategies import Example, data_dtype, examples
 from .tolerance import rtol_for, within
 from .verify import format_number, integer_valued, verify
@@ -134,7 +135,8 @@ def _fn_name(fn, default):
 
 
 def check_backward(fn, layer, *, max_examples: int = 100, dtype: str | None = None, kind: str | None = None,
-                   oracles=("sympy",), where=None, extensions: bool = False, **held) -> None:
+                   oracles=("sympy",), where=None, extensions: bool = False, device: str | None = None,
+                   **held) -> None:
     """Hypothesis property test: ``fn(grad_out, *inputs, **params)`` returns the layer's gradients.
 
     ``layer``: a registered name, or a configured Layer (all its parameters held, shapes drawn).
@@ -147,12 +149,15 @@ def check_backward(fn, layer, *, max_examples: int = 100, dtype: str | None = No
     ``**held``: layer parameters to hold (a set/frozenset: one of those values per example) and the bounds of
     the layer's strategy (``max_side``, ``max_kernel``, ...); ``where(layer, shapes) -> bool``: the declared
     scope. ``oracles`` are the references (default: the exact SymPy derivation; add "jax" for a second opinion).
+    ``device`` ("cpu", "gpu", "tpu"; None: JAX's default backend): where JAX computes, the jax oracle and
+    ``fn`` itself when it is JAX code (``adapters.jax``); ConfigError at once when JAX has no such device.
     Raises AssertionError explaining the minimal failing example; ConfigError on bad arguments or when the
     code under test raises ``OutOfScope``; returns None when every example passes.
     """
     strategy = _strategy(layer, max_examples, dtype, kind, where, extensions, held)
     oracles = tuple(oracles)
     name = _fn_name(fn, "backward")
+    jax_oracle.resolve_device(device)  # a device JAX lacks: one ConfigError before anything is drawn
 
     # Once an example has failed against the reference, Hypothesis only shrinks it: the shrink steps compare
     # fn with the hand-coded NumPy backward (itself checked against the SymPy derivation by gradcheck's own
@@ -164,7 +169,7 @@ def check_backward(fn, layer, *, max_examples: int = 100, dtype: str | None = No
         record = {}
         reference = shrinking_oracles if failed_on_reference else oracles
         verdict = verify(example.layer, *example.inputs, grad_out=example.grad_out,
-                         oracles=(*reference, _recorded(fn, record)))
+                         oracles=(*reference, _recorded(fn, record)), device=device)
         cause = record.get("exception") if isinstance(record.get("exception"), OutOfScope) else None
         broken = [o for o in reference if o in verdict.errors]
         if broken and reference is not oracles:
@@ -178,22 +183,23 @@ def check_backward(fn, layer, *, max_examples: int = 100, dtype: str | None = No
             raise _Failed(name, cause)
 
     def explain(minimal):
-        message = _explain_backward(fn, minimal, oracles)
+        message = _explain_backward(fn, minimal, oracles, device)
         if message is None and failed_on_reference:  # the shrink comparator and the reference differ here
-            message = _explain_backward(fn, failed_on_reference[0], oracles)
+            message = _explain_backward(fn, failed_on_reference[0], oracles, device)
         return message or f"{name}: a disagreement with the NumPy backward that the reference did not confirm"
 
     _run(backward_agrees, strategy, max_examples, _database_key(fn, layer, dtype, kind, where, extensions, held),
          explain)
 
 
-def _explain_backward(fn, example: Example, oracles) -> str | None:
+def _explain_backward(fn, example: Example, oracles, device=None) -> str | None:
     """The failure message for the minimal example: what went wrong, where, and which mistake it is
     (None when ``fn`` agrees with the reference there)."""
     layer = example.layer
     name = _fn_name(fn, "backward")
     record = {}
-    verdict = verify(layer, *example.inputs, grad_out=example.grad_out, oracles=(*oracles, _recorded(fn, record)))
+    verdict = verify(layer, *example.inputs, grad_out=example.grad_out, oracles=(*oracles, _recorded(fn, record)),
+                     device=device)
     if verdict.ok:
         return None
     user = next(o for o in verdict.oracles if o not in oracles)

@@ -34,7 +34,7 @@ from .layers import REGISTRY, layers
 from .number_text import NotANumber, parse_number
 from .report import cli as report_cli
 from .strategies import configs
-from .verify import choose_oracles, verify
+from .verify import choose_oracles, resolve_device, verify
 
 
 
@@ -151,6 +151,7 @@ def _build_parser() -> argparse.ArgumentParser:
                         "stride, split max-pool ties); default: torch's domain only")
     v.add_argument("--oracles", default=",".join(oracle_registry.DEFAULT_ORACLES),
                    help=f"comma-separated, from {', '.join(oracle_registry.ORACLES)} (default sympy,numpy,jax)")
+    _device_argument(v)
     sw = sub.add_parser("sweep", help="verify EVERY configuration within bounds (bounded-exhaustive, parallel)")
     sw.add_argument("layer", help="a layer with a sweep space (conv1d, conv2d, ...)")
     sw.epilog = ("Layer parameters may be held as --name VALUE (--stride 2); given several times they are the "
@@ -170,9 +171,19 @@ def _build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--timeout", type=float, default=300.0,
                     help="seconds one configuration may take before it is stopped and reported (default 300)")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _device_argument(sw)
+    sw.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML (a test case per "
+                                                    "configuration) for CI test reports")
     grading_cli.add_parser(sub)
     report_cli.add_parser(sub)
     return parser
+
+
+def _device_argument(parser) -> None:
+    from .oracles.jax_oracle import PLATFORMS
+    parser.add_argument("--device", choices=PLATFORMS,
+                        help="where the jax oracle computes (default: JAX's default backend); float64 where the "
+                             "device has it, float32 on a TPU (then compared within float32's tolerance)")
 
 
 def _cmd_sweep(args) -> int:
@@ -186,18 +197,24 @@ def _cmd_sweep(args) -> int:
     available = cores()
     jobs = available if args.jobs is None else args.jobs
     capped = f" (--jobs {jobs} capped at the {available} cores)" if jobs > available else ""
+    if args.junit:
+        _io.writable(args.junit)  # before the sweep: a bad path is found at once, not after hours
     try:
         outcome = sweep(args.layer, results=args.results, jobs=jobs, oracles=oracles, backward=args.backward,
                         held=args.held, where=args.where, timeout=args.timeout, progress=not args.no_progress,
-                        **bounds)
+                        device=args.device, **bounds)
     except Interrupted as stop:
         print(f"gradcheck: interrupted: {stop.done} of {stop.total} configurations done and kept in "
               f"{stop.results}; run the same command to resume", file=sys.stderr)
         return 130
     rows = outcome.rows
+    if args.junit:
+        from .junit import sweep_xml
+        _io.write_atomic(args.junit, sweep_xml(args.layer, rows) + "\n")
     who = f"{args.backward} against {','.join(oracles)}" if args.backward else ",".join(oracles)
     limits = ", ".join(f"{k} {v}" for k, v in bounds.items())
     scope = "".join(f", {k}={v!r}" for k, v in args.held.items()) + (f", where {args.where}" if args.where else "")
+    who += f" on {args.device}" if args.device else ""
     print(f"gradcheck sweep {args.layer}: {len(rows)} configurations ({limits}{scope}), {who}, "
           f"{min(jobs, available)} job(s){capped}, timeout {args.timeout:g} s")
     print(f"results: {outcome.results} (key {outcome.key[:12]}; {outcome.earlier} from earlier runs, "
@@ -246,13 +263,16 @@ def _verify_layer(name, fixed, args, seed):
     from .strategies import examples
 
     oracles = args.oracles.split(",")
-    stats = {"tried": 0, "failed": False, "seconds": Counter()}
+    stats = {"tried": 0, "failed": False, "seconds": Counter(), "devices": Counter(), "narrow": set()}
 
     def disagrees(example):
-        verdict = verify(example.layer, *example.inputs, grad_out=example.grad_out, oracles=oracles)
+        verdict = verify(example.layer, *example.inputs, grad_out=example.grad_out, oracles=oracles,
+                         device=args.device)
         if not stats["failed"]:
             stats["tried"] += 1
             stats["seconds"].update(verdict.seconds)
+            stats["devices"].update(verdict.devices.items())
+            stats["narrow"].update(verdict.precisions)  # oracles that computed in float32 (no float64 there)
         stats["failed"] = stats["failed"] or not verdict.ok
         return not verdict.ok
 
@@ -267,13 +287,27 @@ def _verify_layer(name, fixed, args, seed):
     elapsed = time.perf_counter() - start
     counter = None
     if minimal is not None:
-        verdict = verify(minimal.layer, *minimal.inputs, grad_out=minimal.grad_out, oracles=oracles)
+        verdict = verify(minimal.layer, *minimal.inputs, grad_out=minimal.grad_out, oracles=oracles,
+                         device=args.device)
         counter = f"minimal counterexample for {name}:\n{verdict}\n{minimal!r}"
     per_oracle = ", ".join(f"{o} {s:.1f} s" for o, s in stats["seconds"].items())
     agree = stats["tried"] - (minimal is not None)
-    row = (name, str(stats["tried"]), ",".join(oracles), _comparison(name, args.kind, oracles),
+    row = (name, str(stats["tried"]), _oracles_with_devices(oracles, stats["devices"]),
+           _comparison(name, args.kind, oracles, stats["narrow"]),
            f"{agree}/{stats['tried']}", f"{elapsed:.1f} s ({per_oracle})")
     return row, counter
+
+
+def _oracles_with_devices(oracles, devices: Counter) -> str:
+    """``sympy,numpy,jax``; where an oracle computed off the plain CPU, its devices with their counts, e.g.
+    ``jax[gpu 98, cpu fallback 2]`` (one device: ``jax[gpu]``), as in the verdicts (Verdict.label)."""
+    def label(o):
+        used = {d: n for (name, d), n in devices.items() if name == o}
+        if set(used) <= {"cpu"}:
+            return o
+        return f"{o}[{next(iter(used))}]" if len(used) == 1 else \
+            f"{o}[{', '.join(f'{d} {n}' for d, n in sorted(used.items(), key=lambda kv: -kv[1]))}]"
+    return ",".join(label(o) for o in oracles)
 
 
 def _cmd_verify(args) -> int:
@@ -286,7 +320,8 @@ def _cmd_verify(args) -> int:
     for o in args.oracles.split(","):
         if o not in oracle_registry.ORACLES:
             return _fail(f"unknown oracle {o!r} in --oracles; oracles are {', '.join(oracle_registry.ORACLES)}")
-    choose_oracles(args.oracles)  # fewer than two different oracles compare nothing: ConfigError, exit 2
+    # fewer than two different oracles compare nothing; a device JAX lacks, or one no oracle uses: ConfigError, exit 2
+    resolve_device(args.device, choose_oracles(args.oracles))
     fixed = args.held
     names = layers() if args.all else [args.layer]
     if args.all and fixed:
@@ -298,7 +333,8 @@ def _cmd_verify(args) -> int:
             return _fail(str(exc))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     print(f"gradcheck verify: {args.examples} drawn configurations per layer, {args.kind} data, "
-          f"oracles {args.oracles}, seed {seed}" + (f", held {fixed}" if fixed else ""))
+          f"oracles {args.oracles}, seed {seed}" + (f", held {fixed}" if fixed else "")
+          + (f", jax on {args.device}" if args.device else ""))
     rows, failures = [], []
     for name in names:
         row, counter = _verify_layer(name, fixed, args, seed)
@@ -343,14 +379,15 @@ def _held_by_every_layer(fixed: dict, names: list[str]) -> None:
                               f"have no parameter {key!r}: {hint}")
 
 
-def _comparison(name: str, kind: str, oracles) -> str:
+def _comparison(name: str, kind: str, oracles, narrow=frozenset()) -> str:
     """'exact' when every oracle is held to == on this data (a rational rule, exact data, oracles exact there);
-    'exact + float tol' when some pairs are (sympy = numpy) and some are not (fd, or jax on rationals)."""
+    'exact + float tol' when some pairs are (sympy = numpy) and some are not (fd, or jax on rationals).
+    ``narrow``: oracles that computed in float32 (jax on a TPU), never exact."""
     layer = REGISTRY[name]
     # closed_on_integers may be a property of the drawn parameters (max pool's ties): then not always exact
     closed = layer.closed_on_integers is True
     exact = [o for o in oracles if kind != "float" and layer.exact and kind in oracle_registry.ORACLES[o].exact_on
-             and (o != "jax" or closed)]
+             and (o != "jax" or closed) and o not in narrow]
     return "exact" if len(exact) == len(oracles) else "exact + float tol" if len(exact) >= 2 else "float tol"
 
 

@@ -53,13 +53,13 @@ def parse_number(value) -> int | Fraction:
         if not value.is_finite():
             raise NotANumber(f"{value} is not a finite number")
         _bounded(value, value)
-        return _simplest(Fraction(value))
+        return simplest(Fraction(value))
     if isinstance(value, float):  # only from Python callers; TOML floats arrive as Decimal
         if not math.isfinite(value):
             raise NotANumber(f"{value} is not a finite number")
-        return _simplest(Fraction(repr(value)))
+        return simplest(Fraction(repr(value)))
     if isinstance(value, Fraction):
-        return _simplest(value)
+        return simplest(value)
     if isinstance(value, str):
         if len(value) > 2 * MAX_DIGITS + 20 or not NUMBER_TEXT.fullmatch(value):
             raise NotANumber(f"{brief(value)} is not a number (write an int, a decimal or a fraction like \"1/3\")")
@@ -67,7 +67,7 @@ def parse_number(value) -> int | Fraction:
         _bounded(Decimal(numerator.strip()), value)
         if denominator and int(denominator) == 0:
             raise NotANumber(f"{value!r} divides by zero")
-        return _simplest(Fraction(numerator.strip()) / Fraction(int(denominator) if denominator else 1))
+        return simplest(Fraction(numerator.strip()) / Fraction(int(denominator) if denominator else 1))
     raise NotANumber(f"{brief(value)} ({type(value).__name__}) is not a number")
 
 
@@ -82,7 +82,8 @@ def _bounded(d: Decimal, shown) -> None:
                          "(and exact ones below 2^53)")
 
 
-def _simplest(f: Fraction) -> int | Fraction:
+def simplest(f: Fraction) -> int | Fraction:
+    """``f`` as an int when it is whole, else the Fraction; NotANumber past an exercise number's limits."""
     if abs(f) >= LIMIT or f.denominator >= 2 ** 63:
         raise NotANumber(f"{brief(f)} is too large or has too many digits for an exercise number (|x| < 2^53)")
     return f.numerator if f.denominator == 1 else f
@@ -90,6 +91,25 @@ def _simplest(f: Fraction) -> int | Fraction:
 
 # -- formatting -------------------------------------------------------------------------------------------
 FRACTION_STYLES = ("decimal", "ratio", "float")
+
+
+def decimal_exponent(e: Fraction) -> int:
+    """⌊log10 |e|⌋ of a nonzero number, exactly."""
+    e = abs(Fraction(e))
+    k = math.floor(math.log10(e.numerator) - math.log10(e.denominator))
+    while Fraction(10) ** k > e:
+        k -= 1
+    while Fraction(10) ** (k + 1) <= e:
+        k += 1
+    return k
+
+
+def rounded_decimal(f: Fraction, places: int) -> Decimal:
+    """``f`` rounded half away from zero to ``places`` decimals, exactly (how a hand calculation rounds)."""
+    scaled = abs(f) * 10 ** places
+    units = int(scaled) + (1 if scaled - int(scaled) >= Fraction(1, 2) else 0)
+    # built from its digits: scaleb would round to the context's 28 digits
+    return Decimal((int(f < 0 and units != 0), tuple(map(int, str(units))), -places))
 
 
 def terminating_decimal(value: Fraction, max_places: int | None = None) -> str | None:
@@ -111,21 +131,33 @@ def terminating_decimal(value: Fraction, max_places: int | None = None) -> str |
     return sign + (digits[:-places] + "." + digits[-places:] if places else digits)
 
 
-def format_number(v, *, fractions: str = "decimal", max_places: int | None = None, float_digits: int = 10) -> str:
+def format_number(v, *, fractions: str = "decimal", max_places: int | None = None, float_digits: int = 10,
+                  round_to: tuple[str, int] | None = None) -> str:
     """A number as people read it: ints (and integer-valued Fractions) as ints; floats with ``float_digits``
     significant digits, integer-valued ones below 10^15 as ints; other Fractions by ``fractions``:
 
-    - "decimal": a decimal when one terminates (within ``max_places`` places, if given; denominators up to
-      10^12), else a/b — grading feedback and reports;
+    - "decimal": a decimal when one terminates (within ``max_places`` places, if given), else a/b — grading
+      feedback and reports;
     - "ratio": a/b (denominators of 10^6 and more: the float value, marked exact) — oracle verdicts;
     - "float": the float value with ``float_digits`` significant digits — tolerances.
 
-    Anything that is not a number (a string, a bool) comes back as ``str(v)``.
+    ``round_to`` ("decimals", n) or ("sigfigs", n): a non-integer value (a float by its exact binary value) as a
+    decimal rounded half up at that precision, trailing zeros dropped — grading prints an expected value one
+    digit beyond what its tolerance judges. Anything that is not a number (a string, a bool) is ``str(v)``.
     """
     if fractions not in FRACTION_STYLES:
         raise ValueError(f"fractions={fractions!r} is not allowed: fractions must be one of {FRACTION_STYLES}")
     if isinstance(v, (bool, np.bool_, str)):
         return str(v)
+    if round_to is not None and isinstance(v, (int, np.integer, float, np.floating, Fraction)):
+        kind, n = round_to
+        f = Fraction(float(v)) if isinstance(v, (float, np.floating)) else Fraction(int(v)) \
+            if isinstance(v, np.integer) else Fraction(v)
+        if f.denominator == 1:
+            return str(f.numerator)
+        places = n if kind == "decimals" else max(0, n - 1 - decimal_exponent(f)) if f else 0
+        text = format(rounded_decimal(f, places), "f") if places else str(int(rounded_decimal(f, 0)))
+        return text.rstrip("0").rstrip(".") if "." in text else text
     if isinstance(v, (float, np.floating)):
         v = float(v)
         return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.{float_digits}g}"
@@ -138,9 +170,9 @@ def format_number(v, *, fractions: str = "decimal", max_places: int | None = Non
         return f"{float(f):.{float_digits}g}"
     if fractions == "ratio":
         return f"{f.numerator}/{f.denominator}" if f.denominator < 10 ** 6 else f"{float(f):.12g} (exact)"
-    text = terminating_decimal(f, max_places) if f.denominator <= 10 ** 12 else None
+    text = terminating_decimal(f, max_places)
     return text if text is not None else f"{f.numerator}/{f.denominator}"
 
 
-__all__ = ["LIMIT", "MAX_DIGITS", "MAX_EXPONENT", "NotANumber", "brief", "format_number", "parse_number",
-           "terminating_decimal"]
+__all__ = ["LIMIT", "MAX_DIGITS", "MAX_EXPONENT", "NotANumber", "brief", "decimal_exponent", "format_number",
+           "parse_number", "rounded_decimal", "simplest", "terminating_decimal"]

@@ -39,7 +39,7 @@ For exercises on whole networks (values are NumPy arrays; ints and Fractions sta
 - ``net.walk(*inputs, grad_out=None, lr=None, intervention=None)`` -> :class:`Walk`: all of the above from
   one pass (``inputs``, ``outputs``, ``grads``, ``updated``; the backward only with a grad_out, the step only
   with lr or an intervention's update rule). The one hook into a walk is an :class:`Intervention`:
-  ``Intervention(k, {"out": ..., "grad_<input>": ...})`` replaces what stage k computes and recomputes
+  ``Intervention({k: {"out": ..., "grad_<input>": ...}})`` replaces what stage k computes and recomputes
   everything downstream of it; ``Intervention(update=f)``, ``f(w, dL/dw) -> new w``, replaces the SGD rule.
   Grading traces a catalogued mistake through a network with it (``gradcheck.grading.network``).
 
@@ -67,23 +67,22 @@ from .layers.base import as_array
 
 @dataclass(frozen=True)
 class Intervention:
-    """The one hook into :meth:`Sequential.walk`: stage ``stage``'s computation replaced by ``values`` ("out":
-    its output; "grad_<input>": a gradient it passes on), and/or the SGD rule by ``update(w, dL/dw) -> new w``.
-    Grading traces a catalogued mistake through a network with it; the default replaces nothing."""
+    """The one hook into :meth:`Sequential.walk`: what stages compute replaced, ``replace`` {stage index:
+    {"out": its output, "grad_<input>": a gradient it passes on}}, and/or the SGD rule, ``update(w, dL/dw) ->
+    new w``. Grading traces a catalogued mistake (or rounded intermediates) through a network with it; the
+    default replaces nothing."""
 
-    stage: int | None = None
-    values: dict = field(default_factory=dict)
+    replace: dict = field(default_factory=dict)
     update: Callable | None = None
 
     def output(self, k: int, out):
         """Stage k's output as the walk goes on with it."""
-        return np.asarray(self.values["out"]) if k == self.stage and "out" in self.values else out
+        values = self.replace.get(k, {})
+        return np.asarray(values["out"]) if "out" in values else out
 
     def gradients(self, k: int, grads: dict) -> dict:
         """Stage k's gradients {local input name: dL/d(it)} as they are passed on."""
-        if k != self.stage:
-            return grads
-        return {**grads, **{n[5:]: g for n, g in self.values.items() if n.startswith("grad_")}}
+        return {**grads, **{n[5:]: g for n, g in self.replace.get(k, {}).items() if n.startswith("grad_")}}
 
 
 NO_INTERVENTION = Intervention()

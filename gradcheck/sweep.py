@@ -246,8 +246,9 @@ def _jsonable(value):
     return value
 
 
-def check_key(name, oracles, backward, held, where) -> tuple[dict, str]:
-    """Everything that decides a row's verdict, and its digest."""
+def check_key(name, oracles, backward, held, where, device=None) -> tuple[dict, str]:
+    """Everything that decides a row's verdict, and its digest (the device where one is asked for: a row from
+    the CPU does not vouch for the GPU; without one the key is what it was before --device existed)."""
     from . import __version__
 
     backward_fn = load_backward(backward) if backward else None
@@ -255,7 +256,7 @@ def check_key(name, oracles, backward, held, where) -> tuple[dict, str]:
              "backward_sha256": source_digest(backward_fn) if backward_fn else None,
              "held": {k: _jsonable(v) for k, v in sorted(held.items())},
              "where": _label(where) if where else None, "where_sha256": source_digest(where) if where else None,
-             "seeds": SEED_SCHEME, "gradcheck": __version__}
+             "seeds": SEED_SCHEME, "gradcheck": __version__, **({"device": device} if device else {})}
     return check, hashlib.sha256(json.dumps(check, sort_keys=True).encode()).hexdigest()
 
 
@@ -280,7 +281,7 @@ def _named(fn, spec):
     return backward
 
 
-def run_case(case: Case, key: str, oracles, backward=None) -> dict:
+def run_case(case: Case, key: str, oracles, backward=None, device=None) -> dict:
     """Verify one case; the row written for it. OK only when every result ran and >= 2 were compared."""
     from .verify import verify
 
@@ -289,10 +290,12 @@ def run_case(case: Case, key: str, oracles, backward=None) -> dict:
     try:
         layer, inputs, grad_out = _data(case)
         chosen = list(oracles) + ([backward] if backward else [])
-        verdict = verify(layer, *inputs, grad_out=grad_out, oracles=chosen)
+        verdict = verify(layer, *inputs, grad_out=grad_out, oracles=chosen, device=device)
         ok = verdict.ok and len(verdict.gradients) >= 2
         row.update(status="ok" if ok else "failed", compared=len(verdict.gradients),
                    exact=not any(verdict.tolerances.values()))
+        if any(d != "cpu" for d in verdict.devices.values()):  # which device computed (gpu, cpu fallback)
+            row["devices"] = verdict.devices
         if not ok:
             row["verdict"] = str(verdict)
     except (Exception, SystemExit) as exc:  # a backward calling sys.exit is a failure of this row, not the sweep's
@@ -301,8 +304,11 @@ def run_case(case: Case, key: str, oracles, backward=None) -> dict:
     return row
 
 
-def _worker(conn, key, oracles, backward):
+def _worker(conn, key, oracles, backward, device):
     """A worker process: load once, then one case per message; ``None`` ends it."""
+    # JAX on a GPU takes 75% of its memory per process by default: the second worker would find none left.
+    # Set before JAX is imported here (spawned: nothing imported it yet); a user's own setting wins.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     try:
         fn = _named(load_backward(backward), backward) if backward else None
         from . import verify  # noqa: F401  (imported before 'ready', so the first case's clock is fair)
@@ -317,16 +323,16 @@ def _worker(conn, key, oracles, backward):
             return
         if case is None:
             return
-        conn.send(("row", run_case(case, key, oracles, fn)))
+        conn.send(("row", run_case(case, key, oracles, fn, device)))
 
 
 class _Pool:
     """Worker processes that can each be killed: a configuration past its timeout takes its worker with it
     (a thread or a pool's task cannot be stopped), and a worker that dies is noticed by its sentinel."""
 
-    def __init__(self, jobs, key, oracles, backward):
+    def __init__(self, jobs, key, oracles, backward, device=None):
         self.context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
-        self.args = (key, tuple(oracles), backward)
+        self.args = (key, tuple(oracles), backward, device)
         self.workers = [self._start() for _ in range(jobs)]
 
     def _start(self):
@@ -535,12 +541,13 @@ def cores() -> int:
 
 def sweep(name: str, *, oracles, results: Path | str | None = None, jobs: int = 1, backward: str | None = None,
           held: dict | None = None, where=None, timeout: float = DEFAULT_TIMEOUT, progress: bool = True,
-          **bounds) -> Outcome:
+          device: str | None = None, **bounds) -> Outcome:
     """Run every configuration in scope that ``results`` does not already hold for this check.
 
     ``oracles`` are names; ``backward`` a ``module:function`` (imported in each worker); ``held`` maps
     parameters to a value or a frozenset of allowed values; ``where`` is ``fn(layer, shapes) -> bool`` or a
-    ``module:function``. ``jobs`` is capped at the cores. Raises ConfigError on anything wrong before a
+    ``module:function``. ``device`` ("cpu", "gpu", "tpu"; None: JAX's default backend) is where the jax oracle
+    computes, in every worker. ``jobs`` is capped at the cores. Raises ConfigError on anything wrong before a
     configuration runs, and :class:`Interrupted` on Ctrl-C (finished rows stay in the file).
     """
     oracles = list(oracles)
@@ -553,6 +560,13 @@ def sweep(name: str, *, oracles, results: Path | str | None = None, jobs: int = 
     from . import oracles as oracle_registry
     for o in oracles:
         oracle_registry.get(o)
+    if device is not None:  # JAX lacks it, or no oracle uses JAX: refused here, not once per worker
+        from .oracles.jax_oracle import resolve_device as jax_device
+        from .verify import resolve_device
+        if backward:  # the user's backward may be JAX code
+            jax_device(device)
+        else:
+            resolve_device(device, [oracle_registry.get(o) for o in oracles])
     if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
         raise ConfigError(f"--timeout {timeout!r} is not allowed: it must be a number of seconds > 0")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
@@ -561,7 +575,7 @@ def sweep(name: str, *, oracles, results: Path | str | None = None, jobs: int = 
         spec, where = where, load_function(where, "--where")
         SPECS[id(where)] = spec
     held = dict(held or {})
-    check, key = check_key(name, oracles, backward, held, where)
+    check, key = check_key(name, oracles, backward, held, where, device)
     results = Path(results) if results is not None else default_results(name, key)
     writable(results)  # a folder, a device (/dev/zero), a missing folder: refused before anything is enumerated
     all_cases = cases(name, held=held, where=where, **bounds)
@@ -574,7 +588,7 @@ def sweep(name: str, *, oracles, results: Path | str | None = None, jobs: int = 
         ran = 0
         try:
             if todo:
-                pool = _Pool(min(jobs, cores(), len(todo)), key, oracles, backward)
+                pool = _Pool(min(jobs, cores(), len(todo)), key, oracles, backward, device)
                 try:
                     for row in pool.run(todo, timeout):
                         _append(handle, results, row)

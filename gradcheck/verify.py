@@ -18,6 +18,7 @@ import numpy as np
 
 from . import oracles as oracle_registry
 from . import number_text, symbolic
+from .oracles import jax_oracle
 from .errors import ConfigError
 from .layers import Layer, layer as make_layer
 from .layers.base import FLOAT64_EXACT, is_rational_data, value_bound
@@ -70,6 +71,14 @@ class Verdict:
     mismatches: list[Mismatch] = field(default_factory=list)
     tolerances: dict[tuple[str, str], float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    devices: dict[str, str] = field(default_factory=dict)   # oracle -> where it computed ("gpu", "cpu fallback")
+    precisions: dict[str, str] = field(default_factory=dict)  # oracle -> "float32" where its device has no float64
+
+    def label(self, oracle: str) -> str:
+        """The oracle's name, with the device that computed its result where that is not the plain CPU
+        (``jax[gpu]``, ``jax[cpu fallback]``): on a machine with an accelerator the reader learns which."""
+        device = self.devices.get(oracle, "cpu")
+        return oracle if device == "cpu" else f"{oracle}[{device}]"
 
     @property
     def ok(self) -> bool:
@@ -91,18 +100,21 @@ class Verdict:
         for grad in names:
             bad = [m for m in self.mismatches if m.gradient == grad]
             if not bad:
-                lines.append(f"  grad_{grad}: {' = '.join(self.gradients)}")
+                lines.append(f"  grad_{grad}: {' = '.join(map(self.label, self.gradients))}")
                 continue
             m = bad[0]
-            who = (f"{m.odd_one_out} is the odd one out ({' = '.join(m.agreeing)})" if m.odd_one_out
-                   else "no majority")
+            who = (f"{self.label(m.odd_one_out)} is the odd one out ({' = '.join(map(self.label, m.agreeing))})"
+                   if m.odd_one_out else "no majority")
             lines.append(f"  grad_{grad}: DISAGREE, {who}; {m.n_wrong} element(s) differ. First:")
             for index, values in m.first_wrong:
                 lines.append(f"    [{', '.join(map(str, index))}]  " +
-                             "  ".join(f"{o}={format_number(v)}" for o, v in values.items()))
+                             "  ".join(f"{self.label(o)}={format_number(v)}" for o, v in values.items()))
         inexact = sorted({f"{a}~{b} {t:.2g}" for (a, b), t in self.tolerances.items() if t})
         if inexact:
             lines.append(f"  compared within rtol (a float result is involved): {', '.join(inexact)}")
+        for oracle, dtype in self.precisions.items():
+            lines.append(f"  {self.label(oracle)} computed in {dtype}: its device has no float64, so its result is "
+                         f"compared within {dtype}'s tolerance, never exactly")
         count = len(self.gradients)
         lines.append(f"OK: {count} oracles agree" if self.ok else "FAILED: the oracles disagree" if
                      self.mismatches else "FAILED: an oracle did not run")
@@ -131,6 +143,8 @@ def _pair_rtol(layer: Layer, a: str, b: str, kind: str, results, integral: bool 
         dtypes = [np.asarray(g).dtype for g in results[name].values()]
         if all(d.kind in "iuO" for d in dtypes):
             return True
+        if any(d.kind == "f" and d.itemsize < 8 for d in dtypes):  # float32 (jax on a TPU) rounds past 2**24
+            return False
         if integral and layer.closed_on_integers and (spec is None or "integer" in spec.exact_on) and all(
                 d.kind in "iuO" or (d == np.float64 and np.all(np.abs(np.asarray(g)) < 2.0**53))
                 for d, g in zip(dtypes, results[name].values())):
@@ -177,7 +191,7 @@ def choose_oracles(oracles) -> list:
 
 
 def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLES, max_terms=None,
-           **params) -> Verdict:
+           device=None, **params) -> Verdict:
     """Compute the gradients of ``layer`` on ``inputs`` with each oracle and compare them.
 
     ``layer`` is a Layer or a registered name (then ``params`` configure it). ``grad_out`` defaults to
@@ -185,9 +199,12 @@ def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLE
     and/or user backward callables ``fn(grad_out, *inputs, **params)`` (ConfigError otherwise: see
     :func:`choose_oracles`). ``max_terms`` bounds the sympy oracle's work (``gradcheck.symbolic.max_terms``
     when None): a configuration estimated past it is refused with a ConfigError before anything runs.
+    ``device`` ("cpu", "gpu", "tpu"; None: JAX's default backend) is where JAX computes: the jax oracle and a
+    user's ``adapters.jax`` code; ConfigError when JAX has no such device here, or when no oracle uses JAX.
     """
     layer = make_layer(layer, **params)
     chosen = choose_oracles(oracles)
+    target = resolve_device(device, chosen)
     arrays, given, g = layer.prepare(inputs, grad_out)
     if any(o.name == "sympy" for o in chosen):
         symbolic.check_size(layer, {k: v.shape for k, v in arrays.items()}, max_terms)
@@ -200,11 +217,16 @@ def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLE
                    value_bound(layer, list(arrays.values()) + [g]) >= FLOAT64_EXACT else kind)
     # Python ints past float64's range (≈ 1.8e308): only exact results can be computed and compared there.
     huge = not _within_float_range(list(arrays.values()) + [g])
-    results, errors, seconds = {}, {}, {}
+    results, errors, seconds, devices, precisions = {}, {}, {}, {}, {}
     for oracle in chosen:
         start = time.perf_counter()
         try:
-            grads = oracle.gradients(layer, arrays, g)
+            with jax_oracle.on_device(target):
+                grads = oracle.gradients(layer, arrays, g)
+            if getattr(grads, "device", None):  # the jax oracle says where it computed (see jax_oracle)
+                devices[oracle.name] = grads.device
+            if getattr(grads, "precision", "float64") != "float64":  # and in what, where not float64 (a TPU)
+                precisions[oracle.name] = grads.precision
             results[oracle.name] = _check_shapes(grads, arrays)
             if huge and any(r.dtype.kind == "f" for r in results[oracle.name].values()):
                 del results[oracle.name]
@@ -216,7 +238,7 @@ def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLE
 
     shown = {**given, "grad_out": np.shape(grad_out) if grad_out is not None else g.shape}
     verdict = Verdict(layer, shown, kind, tuple(o.name for o in chosen),
-                      gradients={}, errors=errors, seconds=seconds)
+                      gradients={}, errors=errors, seconds=seconds, devices=devices, precisions=precisions)
     for name in results:
         verdict.gradients[name] = dict(zip(
             results[name], layer.restore_shapes(list(results[name].values()), {k: given[k] for k in results[name]})))
@@ -234,6 +256,19 @@ def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLE
             continue
         verdict.mismatches.append(_explain(grad, ran, agree, results, given[grad]))
     return verdict
+
+
+def resolve_device(device, chosen):
+    """The JAX device for ``device=`` (None: JAX's default). Refused when every oracle is a named one and none is
+    jax: the device would change nothing, and a user reading "--device gpu ... OK" would think the GPU checked."""
+    if device is None:
+        return None
+    target = jax_oracle.resolve_device(device)
+    builtin = [o for o in chosen if oracle_registry.ORACLES.get(o.name) is o]  # a user's backward may use JAX
+    if len(builtin) == len(chosen) and not any(o.name == "jax" for o in builtin):
+        raise ConfigError(f"device={device!r} chooses where JAX computes, but no oracle here uses JAX (oracles: "
+                          f"{', '.join(o.name for o in chosen)}); add jax to the oracles, or leave the device out")
+    return target
 
 
 def _within_float_range(arrays) -> bool:

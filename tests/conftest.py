@@ -20,6 +20,27 @@ settings.register_profile("explore", deadline=None, max_examples=500,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+# -- the `gpu` marker (pyproject.toml): such a test runs only where JAX sees a GPU, and skips in one line elsewhere --
+_NO_GPU = pytest.StashKey[object]()
+
+
+def _why_no_gpu(config):
+    """None where JAX sees a GPU, else the reason (asked once per session, and only if a gpu test runs)."""
+    if _NO_GPU not in config.stash:
+        try:
+            import jax
+            jax.devices("gpu")
+            config.stash[_NO_GPU] = None
+        except Exception as exc:  # noqa: BLE001 - "Unknown backend", a plugin that fails to load: no GPU either way
+            config.stash[_NO_GPU] = f"no GPU: {' '.join(str(exc).split())[:120]}"
+    return config.stash[_NO_GPU]
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("gpu") is not None and (why := _why_no_gpu(item.config)):
+        pytest.skip(why)
+
+
 # -- `gradcheck report --all`, in another process from the start ----------------------------------------------
 # The costliest single command of the suite (every report, every figure as SVG and PDF). When a collected test
 # asks for it (the `all_reports` fixture), it starts as soon as collection ends, in another process: pytest

@@ -461,9 +461,11 @@ def test_gradescope_results_json(tmp_path, capsys):
                      "--format", "gradescope", "--output", tmp_path / "results.json")
     doc = json.loads((tmp_path / "results.json").read_text())
     assert code == 1 and doc["score"] == 1
-    (test,) = doc["tests"]
-    assert test["name"] == "conv-backward-3x3" and test["score"] == 1 and test["max_score"] == 2
-    assert test["status"] == "failed" and "this is the mistake: filter_not_rotated" in test["output"]
+    right, wrong = doc["tests"]  # a test per quantity
+    assert right["name"] == "conv-backward-3x3: grad_w" and right["score"] == 1 and right["status"] == "passed"
+    assert wrong["name"] == "conv-backward-3x3: grad_x" and wrong["score"] == 0 and wrong["max_score"] == 1
+    assert wrong["status"] == "failed" and "this is the mistake: filter_not_rotated" in wrong["output"]
+    assert wrong["tags"] == ["filter_not_rotated"]
 
 
 def test_text_report_names_entries_and_mistakes(tmp_path, capsys):
@@ -649,3 +651,52 @@ def test_gradescope_gets_results_even_when_grading_itself_fails(tmp_path, monkey
                   "--output", str(tmp_path / "results.json")])
     doc = json.loads((tmp_path / "results.json").read_text())
     assert doc["score"] == 0 and doc["tests"] == [] and "internal error while grading (RuntimeError: a bug)" in doc["output"]
+
+
+# -- given data promoted consistently; expected values printed at the tolerance's precision -----------------
+MSE_NETWORK = """[[exercise]]
+id = "p"
+network = [{ name = "pool", layer = "avg_pool2d", params = { kernel_size = 2, stride = 2 } }, { name = "mse", layer = "mse" }]
+given.x = [[1, 5, 3, 7], [7, 3, 9, 2], [3, 5, 8, 4], [8, 7, 3, 5]]
+given.mse.target = TARGET
+claimed.loss = 16.40625
+"""
+
+
+@pytest.mark.parametrize("case, right", [
+    (MSE_NETWORK.replace("TARGET", "[[1, 1], [1, 1]]"), "loss"),                 # 2-D like x (was 4-D only)
+    (MSE_NETWORK.replace("TARGET", "[[[[1, 1], [1, 1]]]]"), "loss"),             # full rank, as before
+    ('[[exercise]]\nid = "p"\nlayer = "linear"\ngiven = { x = [1, 2], w = [3, 4], b = 1, grad_out = [1] }\n'
+     "claimed = { out = [12], grad_w = [1, 2], grad_x = [3, 4] }", "grad_w"),   # one output: w and b 1-D, 0-D
+    ('[[exercise]]\nid = "p"\nlayer = "conv2d"\ngiven = { x = [[[1, 2], [3, 4]]], w = [[[2]]] }\n'
+     "claimed = { out = [[2, 4], [6, 8]] }", "out"),                             # (C, H, W): one sample
+    ('[[exercise]]\nid = "p"\nnetwork = [{ name = "fc", layer = "linear" }, { name = "ce", layer = "softmax_cross_entropy" }]\n'
+     'given = { x = [[1, 2]], fc.w = [[1, 0], [0, 1]], fc.b = [0, 0], ce.target = [0, 1] }\n'
+     'claimed = { fc.out = [[1, 2]] }', "fc.out"),                                # a one-hot row of one sample
+])
+def test_every_given_array_may_leave_out_leading_axes_of_size_1(case, right):
+    assert graded(case)["p"][right].correct
+
+
+@pytest.mark.parametrize("target, message", [
+    ("[[1], [1], [1], [1]]", "target has shape (4, 1): it must have the shape of pred, (1, 1, 2, 2)"),  # not reordered
+    ("[1, 1, 1, 1]", "target has shape (4,)"),
+])
+def test_a_given_array_is_never_reordered_to_fit(target, message):
+    with pytest.raises(CaseFileError, match=re.escape(message)):
+        graded(MSE_NETWORK.replace("TARGET", target))
+
+
+@pytest.mark.parametrize("tolerance, shown", [
+    ("{ decimals = 4 }", "expected 0.67711  given 0.9"),     # was 13542144564853/20000000000000
+    ("{ sigfigs = 2 }", "expected 0.677  given 0.9"),
+    ("{ atol = 0.001 }", "expected 0.6771  given 0.9"),
+    ("{}", "expected 0.67710722824265  given 0.9"),   # exact: the exact value, a terminating decimal in full
+    ("{ rtol = 0 }", "expected 0.67710722824265  given 0.9"),
+])
+def test_expected_values_print_at_the_precision_the_tolerance_needs(tolerance, shown, tmp_path, capsys):
+    (tmp_path / "c.toml").write_text(f'[[exercise]]\nid = "mse-loss"\nlayer = "mse"\ntolerance = {tolerance}\n'
+                                     "given = { pred = [[0.1234567, 0.7654321]], target = [[1, 0]] }\n"
+                                     "claimed = { loss = 0.9 }\n")
+    code, out, _ = run(capsys, "grade", tmp_path / "c.toml")
+    assert code == 1 and shown in out

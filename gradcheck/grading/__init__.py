@@ -13,7 +13,9 @@
 """
 from .casefile import CaseFileError, Exercise, load_answers, load_cases
 from .grade import ExerciseResult, QuantityResult, grade
-from .report import to_gradescope, to_json, to_text
+from .report import to_gradescope, to_json, to_junit, to_text
+from .slips import SLIPS
+from . import prairielearn  # noqa: E402  (prairielearn.grade(data, cases, exercise): PrairieLearn's grade(data))
 
-__all__ = ["CaseFileError", "Exercise", "ExerciseResult", "QuantityResult", "grade", "load_answers", "load_cases",
-           "to_gradescope", "to_json", "to_text"]
+__all__ = ["SLIPS", "CaseFileError", "Exercise", "ExerciseResult", "QuantityResult", "grade", "load_answers",
+           "load_cases", "prairielearn", "to_gradescope", "to_json", "to_junit", "to_text"]

@@ -20,7 +20,9 @@ from .network import Chain, Stage
 
 FILE_KEYS = {"title", "source", "notes", "exercise"}
 EXERCISE_KEYS = {"id", "title", "source", "notes", "layer", "params", "network", "given", "shapes", "lr",
-                 "claimed", "ask", "tolerance", "expect"}
+                 "claimed", "ask", "tolerance", "expect", "accept_rounded_intermediates",
+                 "visibility"}
+VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's, for an exercise's tests
 STAGE_KEYS = {"layer", "name", "params"}
 NETWORK_QUANTITIES = ("out", "loss", "out_shape", "n_params")
 SHAPE_QUANTITIES = ("out_shape", "n_params")
@@ -49,7 +51,9 @@ class Exercise:
     claimed: dict = field(default_factory=dict)     # address -> raw TOML value
     asked: list = field(default_factory=list)       # addresses graded, in order
     tolerances: dict = field(default_factory=dict)  # "" | layer | quantity | address -> values.Tolerance
-    expect: dict = field(default_factory=dict)      # address -> "wrong" | catalogue id
+    expect: dict = field(default_factory=dict)      # address -> "wrong" | catalogue or slip id | list of ids
+    accept_rounded: bool = False                    # an answer that rounded intermediates explain is right
+    visibility: str = "visible"                     # when Gradescope shows the exercise's tests to students
     expected: dict = field(default_factory=dict)    # address -> the right value, computed
 
     def tolerance(self, address: str) -> values.Tolerance:
@@ -174,6 +178,12 @@ def _exercise(path, index: int, table: dict) -> Exercise:
         check_answer(address, value, lambda message, a=address: fail(f"claimed.{a}", message))
     ex.tolerances = _tolerances(table.get("tolerance", {}), valid, chain, fail)
     ex.expect = _expect(table.get("expect", {}), ex.asked, fail)
+    ex.accept_rounded = table.get("accept_rounded_intermediates", False)
+    if not isinstance(ex.accept_rounded, bool):
+        raise fail("accept_rounded_intermediates", f"{values.brief(ex.accept_rounded)} is not true or false")
+    ex.visibility = table.get("visibility", "visible")
+    if ex.visibility not in VISIBILITY:
+        raise fail("visibility", f"{values.brief(ex.visibility)} is not one of {', '.join(VISIBILITY)}")
     _compute(ex, fail)
     return ex
 
@@ -297,15 +307,20 @@ def _tolerances(raw, valid, chain, fail) -> dict:
 
 def _expect(raw, asked, fail) -> dict:
     from ..mistakes import CATALOGUE
+    from .slips import SLIPS
 
     if not isinstance(raw, dict):
-        raise fail("expect", 'must be a table: quantity = "wrong" or a catalogue mistake id')
+        raise fail("expect", 'must be a table: quantity = "wrong", a catalogue mistake or slip id, or a list of ids')
     out = {}
     for address, value in flatten(raw).items():
         if address not in asked:
             raise fail(f"expect.{address}", "is not a quantity this exercise asks for")
-        if not isinstance(value, str) or (value != "wrong" and value not in CATALOGUE):
-            raise fail(f"expect.{address}", f'{values.brief(value)} is neither "wrong" nor a catalogued mistake id')
+        def known(v):
+            return isinstance(v, str) and (v in CATALOGUE or v in SLIPS)
+        # a list names every mistake and slip the answer shows (a matrix with two slipped entries)
+        if not (value == "wrong" or known(value) or (isinstance(value, list) and value and all(map(known, value)))):
+            raise fail(f"expect.{address}", f'{values.brief(value)} is neither "wrong" nor a catalogued mistake or '
+                                            f"slip id ({', '.join(SLIPS)}), nor a list of such ids")
         out[address] = value
     return out
 

@@ -6,6 +6,10 @@ mistake's ``predict`` replaces what one layer computes (its output, shape or gra
 run reproduces within the exercise's tolerance is named by that mistake's id. Where several explain it,
 the one explaining most of the wrong answers (and spoiling fewest right ones) wins: a student who
 forgot the ReLU mask gets every downstream gradient named ``relu_mask_missing``.
+
+Conceptual mistakes take precedence; a wrong quantity none explains has each wrong entry checked for an
+arithmetic slip (``gradcheck.grading.slips``: digits swapped, a digit dropped, rounded intermediates, ...),
+named only when it reproduces the number exactly as written.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import numpy as np
 from .. import mistakes
 from ..errors import GradcheckError
 from . import values
+from . import slips as slip_rules
 from .casefile import SHAPE_QUANTITIES, CaseFileError, Exercise, check_answer
 from .network import Injection, SGDStep, align, strip_ones
 
@@ -29,13 +34,25 @@ class QuantityResult:
     mistake: str | None = None
     n_entries: int = 1
     note: str = ""                                     # "not answered", a shape mismatch, ...
-    expect: str | None = None                          # what the case file expects: None (right), "wrong", an id
+    expect: str | list | None = None                   # what the case file expects: None (right), "wrong", id(s)
+    shown: list = field(default_factory=list)          # per wrong entry: the expected value as printed
+    accepted: list = field(default_factory=list)       # entries right only with rounded intermediates (allowed)
+
+    @property
+    def names(self) -> list[str]:
+        """The catalogued mistake, or the slips of its entries (ids, in order, once each)."""
+        found = [self.mistake] if self.mistake else []
+        return list(dict.fromkeys(found + [e["slip"]["id"] for e in self.wrong_entries + self.accepted
+                                           if "slip" in e]))
 
     @property
     def as_expected(self) -> bool:
         if self.expect is None:
             return self.correct
-        return not self.correct and self.expect in ("wrong", self.mistake)
+        if self.correct:
+            return False
+        wanted = self.expect if isinstance(self.expect, list) else [self.expect]
+        return wanted == ["wrong"] or set(wanted) == set(self.names)
 
 
 @dataclass
@@ -43,6 +60,7 @@ class ExerciseResult:
     id: str
     path: str
     quantities: list
+    visibility: str = "visible"   # Gradescope's, for this exercise's tests (the case file's `visibility`)
 
     @property
     def score(self) -> int:
@@ -73,7 +91,59 @@ def grade(exercise: Exercise, answers: dict | None = None, answers_path=None) ->
         right = [r.name for r in results if r.correct]
         for address, mistake_id in diagnose(exercise, wrong, right).items():
             next(r for r in results if r.name == address).mistake = mistake_id
-    return ExerciseResult(exercise.id, exercise.path, results)
+        name_slips(exercise, [r for r in results if r.name in wrong and not r.mistake], given_raw)
+    return ExerciseResult(exercise.id, exercise.path, results, exercise.visibility)
+
+
+def name_slips(exercise: Exercise, results: list, raw: dict) -> None:
+    """Each wrong entry of ``results`` (quantities no conceptual mistake explains) that is a slip gets
+    ``entry["slip"]``; with ``accept_rounded_intermediates`` an entry rounded intermediates explain is
+    moved to ``accepted``, and a quantity left with no wrong entry is right."""
+    runs: dict = {}
+
+    def rounded_run(places):
+        if places not in runs:
+            try:
+                runs[places] = exercise.chain.run_rounded(exercise.data, exercise.lr, places)
+            except Exception:  # noqa: BLE001  (nothing to recompute, e.g. a shapes-only exercise)
+                runs[places] = {}
+        return runs[places]
+
+    for r in results:
+        quantity = r.name.rpartition(".")[2]
+        if quantity == "out_shape" or any(e["index"] is None for e in r.wrong_entries):
+            continue  # a shape mismatch has no entries to read
+        answer_shape = np.shape(np.asarray(raw[r.name], dtype=object))
+        aligned = align(np.asarray(exercise.expected[r.name]), answer_shape)
+        for e in list(r.wrong_entries):
+            index = tuple(e["index"])
+
+            def rounded(places, index=index):
+                value = rounded_run(places).get(r.name)
+                value = None if value is None else align(np.asarray(value), answer_shape)
+                return None if value is None else value[index]
+
+            counting = quantity == "n_params"  # a count is exact and has no chain to round
+            slip = slip_rules.explain(_at(raw[r.name], index), aligned[index],
+                                      values.Tolerance() if counting else exercise.tolerance(r.name),
+                                      None if counting else rounded)
+            if slip is None:
+                continue
+            e["slip"] = {"id": slip.kind, "intended": slip.intended, "written": slip.written}
+            if slip.kind == "rounded_intermediates" and exercise.accept_rounded:
+                i = r.wrong_entries.index(e)
+                r.accepted.append(r.wrong_entries.pop(i))
+                if r.shown:
+                    r.shown.pop(i)
+        if r.accepted and not r.wrong_entries:
+            r.correct = True
+
+
+def _at(raw, index):
+    """The answer's entry at ``index`` (in the answer's own shape), as read from the file."""
+    for i in index:
+        raw = raw[i]
+    return raw
 
 
 def compare(address: str, given, expected, tol: values.Tolerance) -> QuantityResult:
@@ -99,10 +169,11 @@ def compare(address: str, given, expected, tol: values.Tolerance) -> QuantityRes
                               n_entries=expected.size,
                               note=f"the answer has shape {given.shape}, the quantity {expected.shape}")
     ok = tol.close(given, aligned)
+    wrong = list(zip(*np.nonzero(~ok)) if ok.ndim else [()] * (not ok))
     entries = [{"index": [int(i) for i in index], "expected": values.as_json(aligned[index]),
-                "given": values.as_json(given[index]), "tolerance": str(tol)}
-               for index in (zip(*np.nonzero(~ok)) if ok.ndim else [()] * (not ok))]
-    return QuantityResult(address, bool(ok.all()), str(tol), entries, n_entries=int(aligned.size))
+                "given": values.as_json(given[index]), "tolerance": str(tol)} for index in wrong]
+    return QuantityResult(address, bool(ok.all()), str(tol), entries, n_entries=int(aligned.size),
+                          shown=[values.show(aligned[index], tol) for index in wrong])
 
 
 def _matches(address, given, value, tol) -> bool:

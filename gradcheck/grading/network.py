@@ -14,20 +14,20 @@ network as a whole has ``out``, ``loss``, ``out_shape`` and ``n_params``:
 
 Data: ``x`` is the network input (the first layer's first input); every other input of a layer is
 ``<name>.<input>`` (``conv.w``, ``ce.target``); ``grad_out`` is dL/d(final output), 1 when the final output
-is a scalar loss. Values are computed by ``gc.sequential``'s ``walk``; ``run`` takes ``inject``, an
-``Intervention`` (walk's one hook, ``gradcheck.sequential``): a catalogued mistake's predictions replace one
-stage's results (or the SGD rule), and everything downstream is recomputed — how a mistake is traced to the
-quantities it spoils.
+is a scalar loss. Values are computed by ``gc.sequential``'s ``walk``; ``run`` takes an ``inject`` (or an
+``override`` of several stages), passed on as walk's one hook (``gradcheck.sequential.Intervention``): a
+catalogued mistake's predictions replace one stage's results (or the SGD rule), and everything downstream is
+recomputed — how a mistake is traced to the quantities it spoils.
 Shapes only (``out_shape``, ``n_params``, no data) are computed here, stage by stage, because a layer's first
 input may be given instead of the previous output there (parallel branches, LeNet's C3).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..layers import Layer
 from ..layers.base import promote_to_shape
 from ..sequential import Intervention, Sequential
@@ -48,9 +48,15 @@ class Stage:
         return tuple(n for n in self.layer.differentiable if n not in (self.layer.inputs[0], "target"))
 
 
-# A catalogued mistake injected at one stage (its prediction replaces what the stage computes), or in the SGD
-# rule (stage None): Sequential.walk's one hook.
-Injection = Intervention
+@dataclass
+class Injection:
+    """Replace what stage ``stage`` computes by a mistake's prediction (``out``, ``out_shape``, ``grad_*``),
+    or (``stage`` None) the SGD rule by ``update(param, its gradient) -> updated param`` (``run`` makes it
+    Sequential.walk's one hook, an Intervention)."""
+
+    stage: int | None
+    prediction: dict = field(default_factory=dict)
+    update: object = None
 
 
 class SGDStep:
@@ -102,13 +108,12 @@ class Chain:
                     if i < layer.required:
                         raise InputError(f"{key}: the shape of input {name} of {layer.name} is not given")
                     continue
-                # Layer.prepare's promotion (and its message)
-                full[name] = layer.promoted_shape(name, value)
-            layer.check_shapes(full)
+                full[name] = _promoted(layer, name, value)
+            _check_promoting(layer, full)
             out_shape = tuple(layer.output_shape(full))
             q[stage.address("n_params")] = layer.n_params(full)
             if inject is not None and inject.stage == k:
-                q.update({stage.address(n): v for n, v in inject.values.items() if n in ("out_shape", "n_params")})
+                q.update({stage.address(n): v for n, v in inject.prediction.items() if n in ("out_shape", "n_params")})
                 out_shape = tuple(q.get(stage.address("out_shape"), out_shape))
             q[stage.address("out_shape")] = out_shape
             q.setdefault("_shapes", {})[k] = full
@@ -118,10 +123,17 @@ class Chain:
         return q
 
     # -- values: one walk through gc.sequential ---------------------------------------------------------
-    def run(self, data: dict, lr=None, inject: Injection | None = None) -> dict:
+    def run(self, data: dict, lr=None, inject: Injection | None = None, override: dict | None = None) -> dict:
         """Every value quantity (out, grad_*, updated_*, loss) for the data; ``_arrays``/``_upstream`` per stage
-        keep what a mistake's ``predict`` needs."""
-        out_shape = self.shapes({k: np.shape(v) for k, v in data.items()})[self.stages[-1].address("out_shape")]
+        keep what a mistake's ``predict`` needs. ``override`` {stage: {"out"/"grad_<input>": array}} is walk's,
+        for several stages at once (``run_rounded``)."""
+        shapes = self.shapes({k: np.shape(v) for k, v in data.items()})
+        out_shape = shapes[self.stages[-1].address("out_shape")]
+        data = dict(data)
+        for k in range(len(self.stages)):  # given arrays in the shapes ``shapes`` promoted them to
+            for i, (name, key) in enumerate(zip(self.stages[k].layer.inputs, self.input_keys(k))):
+                if (k == 0 or i > 0) and data.get(key) is not None and name in shapes["_shapes"][k]:
+                    data[key] = np.asarray(data[key]).reshape(shapes["_shapes"][k][name])
         convert = (lambda a: np.asarray(a, dtype=np.float64)) if not self.exact else (lambda a: a)
         inputs, without = [], []
         for k, stage in enumerate(self.stages):
@@ -138,7 +150,10 @@ class Chain:
         if g is not None:
             g = promote_to_shape("grad_out", np.asarray(convert(g)), out_shape, "the output has")
         walk = Sequential([s.layer for s in self.stages], without=without).walk(
-            *inputs, grad_out=g, lr=None if lr is None else self.rate(lr), intervention=inject)
+            *inputs, grad_out=g, lr=None if lr is None else self.rate(lr),
+            intervention=Intervention(
+                {inject.stage: inject.prediction} if inject is not None and inject.stage is not None else override or {},
+                inject.update if inject is not None else None))
         q = {stage.address("out"): out for stage, out in zip(self.stages, walk.outputs)}
         q["_arrays"], last = walk.inputs, walk.outputs[-1]
         if self.network:
@@ -152,6 +167,77 @@ class Chain:
             k, p = name.split(".", 1)
             q[self.stages[int(k)].address(f"updated_{p}")] = value
         return q
+
+
+    def run_rounded(self, data: dict, lr, places: int) -> dict:
+        """``run`` as a hand calculation does it: every stage's output rounded half up to ``places`` decimals
+        before the next stage uses it, and every gradient a stage passes on (to the stage before, and the
+        parameter gradients the SGD step uses) rounded likewise. One run per stage and direction: each
+        rerun starts from the rounded values fixed so far (an ``override``: walk's Intervention)."""
+        override: dict = {}
+        for k, stage in enumerate(self.stages):
+            q = self.run(data, lr, override=override)
+            override.setdefault(k, {})["out"] = _rounded(q[stage.address("out")], places)
+        for k in reversed(range(len(self.stages))):
+            stage = self.stages[k]
+            q = self.run(data, lr, override=override)
+            for name in stage.layer.differentiable:
+                if stage.address(f"grad_{name}") in q:
+                    override[k][f"grad_{name}"] = _rounded(q[stage.address(f"grad_{name}")], places)
+        return self.run(data, lr, override=override)
+
+
+def _stand_in(shape) -> np.ndarray:
+    """A zero-strided array of ``shape``: promotion rules read shapes only, no memory is allocated."""
+    return np.broadcast_to(np.int8(0), tuple(shape))
+
+
+def _promoted(layer: Layer, name: str, shape) -> tuple[int, ...]:
+    """A given input's full shape: Layer.prepare's promotion (a single-channel exercise's 2-D x, a scalar
+    bias), else, for an input of fixed rank, the leading axes of size 1 it leaves out put back
+    (``promote_to_shape``'s rule: a (C, H, W) image is one sample, a 1-D weight row one output)."""
+    try:
+        return layer.promoted_shape(name, shape)
+    except InputError:
+        rank = layer.ranks[name]
+        if rank is None or len(shape) >= rank:
+            raise
+        return promote_to_shape(name, _stand_in(shape), (1,) * (rank - len(shape)) + tuple(shape), "it has").shape
+
+
+def _check_promoting(layer: Layer, full: dict) -> None:
+    """``layer.check_shapes``; where it refuses, an input of free rank (mse's target, a one-hot target) that
+    leaves out leading size-1 axes of the first input's shape is given that shape and checked again. The
+    first refusal is the one reported when that does not fit either."""
+    try:
+        layer.check_shapes(full)
+        return
+    except (InputError, ConfigError) as exc:
+        first = full[layer.inputs[0]]
+        promoted = {}
+        for name, shape in full.items():
+            if name != layer.inputs[0] and layer.ranks.get(name, 0) is None and shape != first:
+                try:
+                    promoted[name] = promote_to_shape(name, _stand_in(shape), first, "it has").shape
+                except InputError:
+                    continue
+        if not promoted:
+            raise
+        try:
+            layer.check_shapes({**full, **promoted})
+        except (InputError, ConfigError):
+            raise exc from None
+        full.update(promoted)
+
+
+def _rounded(a, places: int) -> np.ndarray:
+    """Each entry rounded half up to ``places`` decimals; exact entries stay exact, floats stay floats."""
+    from .values import round_half_up
+    a = np.asarray(a)
+    out = np.empty(a.shape, dtype=object if a.dtype == object or a.dtype.kind in "iu" else a.dtype)
+    for index in np.ndindex(a.shape):
+        out[index] = round_half_up(a[index], places)
+    return out
 
 
 def _integers(a):

@@ -2,7 +2,7 @@
 
 A number in a case or answer file is an int, a decimal (``0.1`` is read as exactly 1/10: TOML floats are
 parsed as ``decimal.Decimal``), or a string holding a fraction ``"-3/10"`` or a decimal ``"0.25"``,
-matched by a regular expression and handed to ``fractions.Fraction`` (:func:`gradcheck.numbers.parse_number`,
+matched by a regular expression and handed to ``fractions.Fraction`` (:func:`gradcheck.number_text.parse_number`,
 here ``number``). Arrays are nested lists of numbers.
 
 Tolerances (one per exercise, layer or quantity):
@@ -22,8 +22,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..number_text import LIMIT, MAX_DIGITS, MAX_EXPONENT, NotANumber, brief, format_number  # noqa: F401  (re-exported)
-from ..number_text import parse_number as number
+from ..number_text import LIMIT, MAX_DIGITS, MAX_EXPONENT, NotANumber, brief  # noqa: F401  (re-exported)
+from ..number_text import decimal_exponent, format_number, parse_number as number, rounded_decimal, simplest
 from ..tolerance import GRADING_RTOL, within
 
 MAX_RANK = 8            # array nesting; numpy allows 64, exercises use at most 5 (N, C, D, H, W)
@@ -111,6 +111,42 @@ class Tolerance:
             return f"rtol {GRADING_RTOL:g} (float results)"
         return "exact"
 
+    def halfwidth(self, e) -> Fraction:
+        """How far from ``e`` a given number may lie and still be right (for the float kind an upper bound:
+        there the array's scale counts as well, and callers check a candidate with ``close``)."""
+        e = _exact(e)
+        if self.kind == "decimals":
+            return Fraction(1, 2 * 10 ** self.digits)
+        if self.kind == "sigfigs":
+            return Fraction(0) if e == 0 else Fraction(1, 2) * Fraction(10) ** (decimal_exponent(e) - self.digits + 1)
+        if self.kind == "abs_rel":
+            return self.atol + self.rtol * abs(e)
+        if self.kind == "float":
+            return Fraction(GRADING_RTOL) * 2 * abs(e)
+        return Fraction(0)
+
+    def shown_digits(self, e) -> tuple[str, int] | None:
+        """("decimals", n) or ("sigfigs", n): the precision an expected value is printed at, one digit beyond
+        what this tolerance judges; None for exact comparison (the value is printed exactly)."""
+        if self.kind == "decimals":
+            return "decimals", self.digits + 1
+        if self.kind == "sigfigs":
+            return "sigfigs", self.digits + 1
+        if self.kind == "float":
+            return "sigfigs", -math.floor(math.log10(GRADING_RTOL)) + 1
+        if self.kind == "abs_rel":
+            options = []
+            if self.atol:
+                options.append(("decimals", max(0, -decimal_exponent(self.atol)) + 1))
+            if self.rtol:
+                options.append(("sigfigs", max(1, -decimal_exponent(self.rtol)) + 1))
+            if not options:
+                return None
+            e = _exact(e)
+            # the finer of the two: sigfigs n on e are decimals n - 1 - exponent(e)
+            return max(options, key=lambda o: o[1] if o[0] == "decimals" or not e else o[1] - 1 - decimal_exponent(e))
+        return None
+
     def close(self, given: np.ndarray, expected: np.ndarray) -> np.ndarray:
         """Elementwise: is each given entry within this tolerance of the expected one? (same shapes)"""
         if self.kind == "float":
@@ -128,7 +164,7 @@ class Tolerance:
         if self.kind == "sigfigs":
             if e == 0:
                 return g == 0
-            return error <= Fraction(1, 2) * Fraction(10) ** (_exponent(e) - self.digits + 1)
+            return error <= Fraction(1, 2) * Fraction(10) ** (decimal_exponent(e) - self.digits + 1)
         return error <= self.atol + self.rtol * abs(e)
 
 
@@ -136,20 +172,23 @@ def _exact(v) -> Fraction:
     return Fraction(v) if not isinstance(v, (float, np.floating)) else Fraction(float(v))
 
 
-def _exponent(e: Fraction) -> int:
-    """⌊log10 |e|⌋, exactly."""
-    e = abs(e)
-    k = math.floor(math.log10(e.numerator) - math.log10(e.denominator))
-    while Fraction(10) ** k > e:
-        k -= 1
-    while Fraction(10) ** (k + 1) <= e:
-        k += 1
-    return k
+def show(v, tol: "Tolerance | None" = None) -> str:
+    """A number for a report, the one place grading prints numbers: ints as ints, finite decimals as decimals,
+    other fractions as a/b. With a tolerance that is not exact, a value is printed as a decimal at the
+    precision that tolerance needs: one digit more than it judges (``{decimals = 4}``: 0.25386), so a reader
+    sees which way the right answer rounds, never 5142527634656991/40000000000000000.
+    (:func:`gradcheck.number_text.format_number`, as every number gradcheck prints.)"""
+    return format_number(v, round_to=None if tol is None else tol.shown_digits(v))
 
 
-def show(v) -> str:
-    """A number for a report: ints as ints, finite decimals as decimals, other fractions as a/b."""
-    return format_number(v)
+def round_half_up(v, places: int):
+    """``v`` (int, Fraction or float) rounded half away from zero to ``places`` decimals, in its own kind:
+    a Fraction stays exact, a float is rounded as it prints (0.25385 is 0.25385, not 0.2538499..)."""
+    if isinstance(v, (float, np.floating)):
+        return float(rounded_decimal(Fraction(repr(float(v))), places))
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    return simplest(Fraction(rounded_decimal(Fraction(v), places)))
 
 
 def as_json(v):
