@@ -3,7 +3,7 @@
     python -m bench                 # everything (< 5 minutes on 2 cores)
     python -m bench --quick         # tiny and medium cases, one VGG16 shape, short throughput runs
     python -m bench --only NAME     # one section: conv, pool, transpose, vgg16, fresh, jax-strategies,
-                                    # growth; or a case label, e.g. --only "conv2d large"
+                                    # growth, issue14; or a case label, e.g. --only "conv2d large"
 
 The plot of the exact check's growth goes to bench/out/exact_growth.png (git-ignored); README shows a
 committed copy, bench/exact_growth.png.
@@ -16,7 +16,7 @@ import platform
 import sys
 import time
 
-from . import fresh, growth, table
+from . import fresh, growth, issue14, table
 from .measure import METHOD
 
 SECTIONS = {
@@ -25,7 +25,7 @@ SECTIONS = {
     "transpose": [c for c in table.OTHERS if c.layer == "conv_transpose2d"],
     "vgg16": table.VGG16,
 }
-OTHER_SECTIONS = ("fresh", "jax-strategies", "growth")
+OTHER_SECTIONS = ("fresh", "jax-strategies", "growth", "issue14")
 OUT = os.path.join(os.path.dirname(__file__), "out")
 
 
@@ -77,6 +77,30 @@ def targets(rows, fresh_result) -> list[str]:
     return lines
 
 
+def issue14_targets(float_result, fresh14) -> list[str]:
+    """Issue 14's targets for the exact check on float64 data and the fresh-configuration rate."""
+    lines = []
+    if float_result:
+        cells, torch = float_result["cells"], float_result["torch"]
+        medium, large = issue14.MEDIUM.label, issue14.LARGE.label
+        r = cells[(medium, "integer-valued float64")].seconds / cells[(medium, "integer")].seconds
+        lines.append(f"exact check on float64 data ≤ 2× its time on the same integer data: {r:.1f}× — "
+                     f"{'met' if r <= 2 else 'MISSED'} (standard-normal float64: "
+                     f"{cells[(medium, 'float64')].seconds / cells[(medium, 'integer')].seconds:.1f}×)")
+        for label, kind, target in [(medium, "integer-valued float64", 10), (large, "float64", 30)]:
+            if not isinstance(torch[label], str):
+                r = torch[label].seconds / cells[(label, kind)].seconds
+                lines.append(f"{label}, {kind} data, ≥ {target}× faster than torch slow mode: {r:.0f}× — "
+                             f"{'met' if r >= target else 'MISSED'}")
+    if fresh14:
+        for what in ("drawn", "distinct"):
+            cold, warm = fresh14[(what, "empty cache")], fresh14[(what, "second run")]
+            lines.append(f"full default check, {cold['checked']} {what} fresh configurations ≥ 25/s: {cold['rate']:.0f}/s "
+                         f"wall, {cold['checked'] / cold['cpu']:.0f}/s of CPU — {'met' if cold['rate'] >= 25 else 'MISSED'}; "
+                         f"second run {warm['rate']:.0f}/s — {'faster' if warm['rate'] > cold['rate'] else 'NOT faster'}")
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a subset for smoke use")
@@ -102,6 +126,11 @@ def main(argv=None) -> int:
               f"drawn by Hypothesis (sides ≤ 8, JAX compilation included): {fresh_result['wall']:.1f} s wall, "
               f"{fresh_result['cpu']:.1f} s CPU, {fresh_result['rate']:.0f} configurations/s ({per_oracle})"
               + (f"; {fresh_result['failed']} DISAGREED" if fresh_result["failed"] else ""), flush=True)
+    float_result = fresh14 = None
+    if args.only == "issue14" or (args.only is None and not args.quick):
+        reuse = {r["case"]: r["raw"]["torch slow"] for r in rows if not isinstance(r["raw"].get("torch slow", ""), str)}
+        float_result = issue14.float_table(reuse=reuse)
+        fresh14 = issue14.fresh_rates(60)
     if args.only == "jax-strategies" or (args.only is None and not args.quick):
         fresh.jax_strategies(40)
     if args.only in (None, "growth"):
@@ -110,7 +139,7 @@ def main(argv=None) -> int:
         result = growth.measure_growth(sides)
         path = growth.plot(result, os.path.join(OUT, "exact_growth.png"))
         print(f"  plot: {path}" if path else "  plot: matplotlib not installed")
-    lines = targets(rows, fresh_result)
+    lines = targets(rows, fresh_result) + issue14_targets(float_result, fresh14)
     if lines:
         print("\nTargets (ratios from this run):")
         for line in lines:

@@ -16,5 +16,13 @@ from .sequential import Sequential, sequential
 from .verify import Verdict, verify
 
 __all__ = ["ConfigError", "GradcheckError", "InputError", "Layer", "OutOfScope", "Sequential", "Verdict", "adapters",
-           "check_backward", "check_forward", "layer", "layers", "sequential", "verify"]
+           "check_backward", "check_forward", "layer", "layers", "prove", "sequential", "verify"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name == "prove":  # gc.prove("conv2d"): imported on first use (SymPy proofs, report printers)
+        import importlib
+
+        return importlib.import_module(".prove", __name__)
+    raise AttributeError(f"module 'gradcheck' has no attribute {name!r}")

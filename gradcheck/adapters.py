@@ -36,6 +36,7 @@ import numpy as np
 from .errors import ConfigError, OutOfScope
 from .layers import REGISTRY
 from .layers._params import fmt
+from .layers.geometry import window_output_size
 from .oracles import jax_oracle
 
 
@@ -101,7 +102,7 @@ def _cs231n_max_pool(who, layer, x):
     if layer.pads(x.shape[2:]) != ((0, 0), (0, 0)):
         raise _out_of_scope(who, "padding", p["padding"], "padding=0", "CS231n pooling does not pad")
     stride = _square(who, layer, "stride", "stride to one int")
-    floor = tuple((n - k) // stride + 1 for n, k in zip(x.shape[2:], p["kernel_size"]))
+    floor = tuple(window_output_size(n, k, stride=stride) for n, k in zip(x.shape[2:], p["kernel_size"]))
     if layer.out_sizes(x.shape[2:]) != floor:
         raise _out_of_scope(who, "ceil_mode", p["ceil_mode"], "ceil_mode=False",
                             "a window past the edge that CS231n pooling drops")

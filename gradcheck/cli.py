@@ -9,6 +9,7 @@
     gradcheck report conv2d [--stride 2 --padding 1] [--size small|WxH] [--format md|html|tex] [--out DIR]
     gradcheck grade CASES.toml [--answers STUDENT.toml] [--json | --format gradescope] [--expected]
     gradcheck exercise new conv2d [--stride 2 ...] [--seed S]
+    gradcheck prove conv2d [--claim no_rotation] [--format md|html|tex] [--out DIR]
 
 ``report`` lives in ``gradcheck/report/cli.py``, ``grade`` and ``exercise`` in ``gradcheck/grading/cli.py``:
 each adds its subparser and sets ``run``. ``verify`` draws configurations with Hypothesis (layer parameters given as ``--name value`` are held), runs
@@ -31,7 +32,9 @@ from . import oracles as oracle_registry
 from .errors import ConfigError, GradcheckError
 from .grading import cli as grading_cli
 from .layers import REGISTRY, layers
+from .layers.schema import command_args, flag
 from .number_text import NotANumber, parse_number
+from .prove import cli as prove_cli
 from .report import cli as report_cli
 from .strategies import configs
 from .verify import choose_oracles, resolve_device, verify
@@ -73,6 +76,58 @@ def _param_value(text: str):
 
 
 TAKES_LAYER_PARAMS = ("verify", "exercise", "report", "sweep")
+PARAM_DEST = "layer parameter "  # argparse dest prefix of the flags a layer's schema adds
+
+
+def _named_layer(argv: list[str]) -> tuple[str | None, str | None]:
+    """(subcommand, the registered layer it names) when the command line names one, else (command, None)."""
+    command = next((t for t in argv if not t.startswith("-")), None)
+    if command not in TAKES_LAYER_PARAMS:
+        return command, None
+    return command, next((t for t in argv[argv.index(command) + 1:] if t in REGISTRY), None)
+
+
+def _add_layer_flags(subparser, command: str, name: str) -> None:
+    """The layer's parameters, from its schema, as flags of ``gradcheck verify LAYER`` (and sweep, report, exercise):
+    ``--help`` then lists each with its meaning, allowed values and default. A flag given several times holds the
+    parameter to a set of allowed values; ``--kernel_size`` (the parameter's own spelling) is taken too."""
+    schema = REGISTRY[name].schema
+    what = ("held at the value given (given several times: one of those values), the others drawn"
+            if command in ("verify", "sweep") else "the layer's configuration, the others at their defaults")
+    group = subparser.add_argument_group(
+        f"parameters of {name}", f"{what}; VALUE is an int, ints separated by commas (one per spatial axis), "
+        "true/false or a word" if schema.names else "none")
+    for (option, text), param in zip(schema.describe(getattr(REGISTRY[name], "spatial", 2)), schema):
+        # nargs="?": a flag without its value reaches _schema_held, which says so in the words used for any
+        # layer parameter, rather than argparse's "expected one argument"
+        group.add_argument(option, dest=PARAM_DEST + param.name, action="append", type=_param_value, metavar="VALUE",
+                           nargs="?", const=_NO_VALUE, help=text)
+
+
+_NO_VALUE = object()  # a schema flag given without a value
+
+
+def _schema_held(args) -> dict:
+    """The layer parameters given as schema flags: one value, or a frozenset when a flag was given several times."""
+    held = {}
+    for dest, values in vars(args).items():
+        if dest.startswith(PARAM_DEST) and values is not None:
+            name = dest[len(PARAM_DEST):]
+            if _NO_VALUE in values:
+                raise argparse.ArgumentTypeError(f"layer parameter {flag(name)} needs a value")
+            held[name] = values[0] if len(set(values)) == 1 else frozenset(values)
+    return held
+
+
+def _merge_held(first: dict, second: dict) -> dict:
+    """Held parameters from both spellings (--kernel-size and --kernel_size): a key in both is the union of values."""
+    merged = dict(first)
+    for key, value in second.items():
+        if key in merged and merged[key] != value:
+            sets = [v if isinstance(v, frozenset) else frozenset([v]) for v in (merged[key], value)]
+            value = sets[0] | sets[1]
+        merged[key] = value
+    return merged
 
 
 def _split_held(parser, argv: list[str]) -> tuple[list[str], list[str]]:
@@ -141,7 +196,7 @@ def _build_parser() -> argparse.ArgumentParser:
     v.add_argument("--all", action="store_true", help="verify every registered layer, one row each")
     v.epilog = ("Any layer parameter may be held as --name VALUE, e.g. --stride 2 --padding same --dilation 2,1 "
                 "--groups 2; the others are drawn. VALUE is an int, ints separated by commas, a number, true/false "
-                "or a word.")
+                "or a word. 'gradcheck verify LAYER --help' lists the layer's parameters.")
     v.add_argument("--examples", type=int, default=100, help="configurations to draw (default 100)")
     v.add_argument("--seed", type=_io.seed, help="random seed (default: a fresh one, printed for reproduction)")
     v.add_argument("--kind", choices=("integer", "rational", "float"), default="integer",
@@ -176,6 +231,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                                     "configuration) for CI test reports")
     grading_cli.add_parser(sub)
     report_cli.add_parser(sub)
+    prove_cli.add_parser(sub)  # gradcheck prove LAYER: the backward identities for every shape (gradcheck/prove)
     return parser
 
 
@@ -255,7 +311,7 @@ def _sweep_table(rows):
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
-def _verify_layer(name, fixed, args, seed):
+def _verify_layer(name, held, args, seed):
     """Draw configurations until one fails or args.examples pass. Returns (row, counterexample text)."""
     from hypothesis import HealthCheck, find, settings
     from hypothesis.errors import NoSuchExample
@@ -263,7 +319,7 @@ def _verify_layer(name, fixed, args, seed):
     from .strategies import examples
 
     oracles = args.oracles.split(",")
-    stats = {"tried": 0, "failed": False, "seconds": Counter(), "devices": Counter(), "narrow": set()}
+    stats = {"tried": 0, "failed": False, "seconds": Counter(), "devices": Counter(), "narrow": set(), "rtol": {}}
 
     def disagrees(example):
         verdict = verify(example.layer, *example.inputs, grad_out=example.grad_out, oracles=oracles,
@@ -273,10 +329,12 @@ def _verify_layer(name, fixed, args, seed):
             stats["seconds"].update(verdict.seconds)
             stats["devices"].update(verdict.devices.items())
             stats["narrow"].update(verdict.precisions)  # oracles that computed in float32 (no float64 there)
+            for pair, rtol in verdict.tolerances.items():
+                stats["rtol"][pair] = max(rtol, stats["rtol"].get(pair, 0.0))
         stats["failed"] = stats["failed"] or not verdict.ok
         return not verdict.ok
 
-    strategy = examples(name, kind=args.kind, extensions=args.extensions, **fixed)
+    strategy = examples(name, kind=args.kind, extensions=args.extensions, **held)
     config = settings(max_examples=args.examples, database=None, deadline=None,
                       suppress_health_check=list(HealthCheck))
     start = time.perf_counter()
@@ -293,7 +351,7 @@ def _verify_layer(name, fixed, args, seed):
     per_oracle = ", ".join(f"{o} {s:.1f} s" for o, s in stats["seconds"].items())
     agree = stats["tried"] - (minimal is not None)
     row = (name, str(stats["tried"]), _oracles_with_devices(oracles, stats["devices"]),
-           _comparison(name, args.kind, oracles, stats["narrow"]),
+           _comparison(name, args.kind, oracles, stats["narrow"], stats["rtol"]),
            f"{agree}/{stats['tried']}", f"{elapsed:.1f} s ({per_oracle})")
     return row, counter
 
@@ -322,22 +380,22 @@ def _cmd_verify(args) -> int:
             return _fail(f"unknown oracle {o!r} in --oracles; oracles are {', '.join(oracle_registry.ORACLES)}")
     # fewer than two different oracles compare nothing; a device JAX lacks, or one no oracle uses: ConfigError, exit 2
     resolve_device(args.device, choose_oracles(args.oracles))
-    fixed = args.held
+    held = args.held
     names = layers() if args.all else [args.layer]
-    if args.all and fixed:
-        _held_by_every_layer(fixed, names)
+    if args.all and held:
+        _held_by_every_layer(held, names)
     for name in names:  # held parameters are validated before anything runs, by the layer's own strategy
         try:                # (so that a required parameter such as a pool's kernel_size may be left to be drawn)
-            configs(name, extensions=args.extensions, **fixed)  # a held frozenset: each allowed value
+            configs(name, extensions=args.extensions, **held)  # a held frozenset: each allowed value
         except InvalidArgument as exc:
             return _fail(str(exc))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     print(f"gradcheck verify: {args.examples} drawn configurations per layer, {args.kind} data, "
-          f"oracles {args.oracles}, seed {seed}" + (f", held {fixed}" if fixed else "")
+          f"oracles {args.oracles}, seed {seed}" + (f", held {held}" if held else "")
           + (f", jax on {args.device}" if args.device else ""))
     rows, failures = [], []
     for name in names:
-        row, counter = _verify_layer(name, fixed, args, seed)
+        row, counter = _verify_layer(name, held, args, seed)
         rows.append(row)
         if counter:
             failures.append(counter)
@@ -361,28 +419,30 @@ def _cmd_verify(args) -> int:
     return 0
 
 
-def _held_by_every_layer(fixed: dict, names: list[str]) -> None:
+def _held_by_every_layer(held: dict, names: list[str]) -> None:
     """``verify --all --kernel-size 3``: a held parameter that some layers lack is refused, naming them, rather
     than verifying only the layers that have it under an "--all" heading (a partial run must not read as all)."""
-    from .report.family import default_layer  # every parameter of a layer, defaults included
-
-    params = {name: set(default_layer(name).params) for name in names}
-    for key in fixed:
-        having = [n for n in names if key in params[n]]
+    for key in held:
+        having = [n for n in names if key in REGISTRY[n].schema.names]
         if len(having) < len(names):
-            flag = f"--{key.replace('_', '-')}"
-            value = ",".join(map(str, fixed[key])) if isinstance(fixed[key], tuple) else fixed[key]
             hint = (f"only {', '.join(having)} {'has' if len(having) == 1 else 'have'} it; verify "
-                    f"{'it' if len(having) == 1 else 'them'} by name, e.g. 'gradcheck verify {having[0]} {flag} {value}'"
-                    if having else "no registered layer has it")
-            raise ConfigError(f"{flag} is held with --all, but {len(names) - len(having)} of {len(names)} layers "
+                    f"{'it' if len(having) == 1 else 'them'} by name, e.g. 'gradcheck verify {having[0]} "
+                    f"{command_args({key: held[key]})}'" if having else "no registered layer has it")
+            raise ConfigError(f"{flag(key)} is held with --all, but {len(names) - len(having)} of {len(names)} layers "
                               f"have no parameter {key!r}: {hint}")
 
 
-def _comparison(name: str, kind: str, oracles, narrow=frozenset()) -> str:
+def _comparison(name: str, kind: str, oracles, narrow=frozenset(), seen: dict | None = None) -> str:
     """'exact' when every oracle is held to == on this data (a rational rule, exact data, oracles exact there);
     'exact + float tol' when some pairs are (sympy = numpy) and some are not (fd, or jax on rationals).
-    ``narrow``: oracles that computed in float32 (jax on a TPU), never exact."""
+    ``narrow``: oracles that computed in float32 (jax on a TPU), never exact.
+
+    ``seen``: the largest rtol each pair of oracles was compared with in the verdicts of this run; then the
+    label says what was done (float data: sympy = numpy exactly where gradcheck.dyadic applies), not what
+    is expected from the layer's class."""
+    if seen:
+        exact = sum(1 for rtol in seen.values() if rtol == 0)
+        return "exact" if exact == len(seen) else "exact + float tol" if exact else "float tol"
     layer = REGISTRY[name]
     # closed_on_integers may be a property of the drawn parameters (max pool's ties): then not always exact
     closed = layer.closed_on_integers is True
@@ -404,12 +464,18 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     parser = _build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command, named = _named_layer(argv)
+    if named is not None:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        _add_layer_flags(sub.choices[command], command, named)
     try:
-        argv, extra = _split_held(parser, list(sys.argv[1:] if argv is None else argv))
+        argv, extra = _split_held(parser, argv)
         args, rest = parser.parse_known_args(argv)
         if rest and args.command not in TAKES_LAYER_PARAMS:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        args.held = _held_params(rest + extra) if args.command in TAKES_LAYER_PARAMS else {}
+        args.held = (_merge_held(_schema_held(args), _held_params(rest + extra))
+                     if args.command in TAKES_LAYER_PARAMS else {})
     except SystemExit as exit_:  # --help, or a usage error already printed as one line
         return int(exit_.code or 0)
     except argparse.ArgumentTypeError as exc:
@@ -425,6 +491,7 @@ def _main(argv) -> int:
                 layer_cls = REGISTRY[name]
                 about = " ".join((layer_cls.__doc__ or "").split())  # the docstring on one line
                 print(f"{name:{width}s}  inputs ({', '.join(layer_cls.inputs)})  {about}")
+                print(f"{'':{width}s}  parameters: {layer_cls.schema.summary()}")
             return 0
         return _cmd_verify(args)
     except GradcheckError as exc:

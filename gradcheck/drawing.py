@@ -76,11 +76,13 @@ def per_axis(draw, name, held, strategy, spatial):
     return tuple(draw(strategy) for _ in range(spatial))
 
 
-def held_params(layer_class, fixed: dict) -> dict:
-    """The caller's held parameters, validated at once by the layer class (ConfigError) and normalised."""
-    if not fixed:
+def held_params(layer_class, held: dict, **stand_ins) -> dict:
+    """The caller's held parameters, validated at once by the layer class (its schema: ConfigError naming the
+    value and what is allowed) and normalised. ``stand_ins`` stand in, while validating only, for parameters the
+    layer requires (a pool's kernel_size) or that a held one must fit (a transposed convolution's stride)."""
+    if not held:
         return {}
-    return {k: v for k, v in layer_class(**fixed).params.items() if k in fixed}
+    return {k: v for k, v in layer_class(**{**stand_ins, **held}).params.items() if k in held}
 
 
 __all__ = ["DATA_KINDS", "arrays", "check_bound", "held_params", "per_axis"]

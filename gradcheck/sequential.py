@@ -63,6 +63,7 @@ from .drawing import check_bound
 from .errors import ConfigError, InputError
 from .layers import Layer, layer as make_layer
 from .layers.base import as_array
+from .layers.geometry import window_output_size
 
 
 @dataclass(frozen=True)
@@ -372,7 +373,7 @@ def _conv(draw, batch, side, c_in, max_side, max_channels):
     kernel = draw(st.integers(1, max(1, min(3, side + 2 * padding))))
     stride = draw(st.integers(1, 2))
     c_out = draw(st.integers(1, max_channels))
-    out_side = (side + 2 * padding - kernel) // stride + 1
+    out_side = window_output_size(side, kernel, stride=stride, padding=padding)
     return {"stride": stride, "padding": padding}, (c_out, c_in, kernel, kernel), out_side
 
 

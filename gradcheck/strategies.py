@@ -8,7 +8,7 @@
 ...     assert gc.verify(example.layer, *example.inputs, grad_out=example.grad_out).ok
 
 Every strategy takes keyword-only bounds with documented defaults; a bad bound raises
-``hypothesis.errors.InvalidArgument`` at once, naming the value. Parameters given as ``**fixed`` are held
+``hypothesis.errors.InvalidArgument`` at once, naming the value. Parameters given as ``**held`` are held
 (and validated by the layer at once: ``ConfigError``; a set holds one of its values per example); the others
 are drawn inside torch.nn.functional's domain unless ``extensions=True``; ``where(layer, shapes)`` narrows the
 scope further, and a configured Layer (or ``gc.sequential`` chain) in place of a name holds everything but shapes.
@@ -58,11 +58,13 @@ def _order(value):
     return (0, value, "") if isinstance(value, int) and not isinstance(value, bool) else (1, 0, repr(value))
 
 
-def held_params(layer_name: str, fixed: dict) -> dict:
-    """The caller's held parameters, validated at once by the layer (ConfigError) and normalised."""
-    if not fixed:
+def held_params(layer_name: str, held: dict, **stand_ins) -> dict:
+    """The caller's held parameters, validated at once by the layer (its schema: ConfigError naming the value and
+    what is allowed) and normalised. ``stand_ins`` stand in, while validating only, for parameters the layer
+    requires (a pool's kernel_size) or that a held one must fit (a transposed convolution's stride)."""
+    if not held:
         return {}
-    return {k: v for k, v in make_layer(layer_name, **fixed).params.items() if k in fixed}
+    return {k: v for k, v in make_layer(layer_name, **{**stand_ins, **held}).params.items() if k in held}
 
 
 def registered_name(layer) -> str:
@@ -73,7 +75,7 @@ def registered_name(layer) -> str:
     return name
 
 
-def configs(layer, *, where=None, extensions: bool = False, **bounds_and_fixed):
+def configs(layer, *, where=None, extensions: bool = False, **bounds_and_held):
     """``(layer, shapes)`` pairs of a registered layer: its own configuration strategy (``Layer.configs``).
 
     ``layer`` is a registered name, or a configured :class:`Layer`: then every parameter is held (it is the
@@ -85,8 +87,8 @@ def configs(layer, *, where=None, extensions: bool = False, **bounds_and_fixed):
     always honoured. ``where(layer, shapes) -> bool`` keeps only the configurations inside a declared scope.
     """
     if isinstance(layer, Layer) and hasattr(layer, "stages"):  # a gc.sequential chain: its stages are held
-        if bounds_and_fixed:
-            raise ConfigError(f"{sorted(bounds_and_fixed)[0]}=...: a chain holds its stages' parameters; bounds and "
+        if bounds_and_held:
+            raise ConfigError(f"{sorted(bounds_and_held)[0]}=...: a chain holds its stages' parameters; bounds and "
                               "held parameters apply to a single layer")
         strategy = _chain_configs(layer, extensions)
         return strategy if where is None else strategy.filter(lambda c: where(*c))
@@ -95,13 +97,13 @@ def configs(layer, *, where=None, extensions: bool = False, **bounds_and_fixed):
     if extensions and "extensions" in inspect.signature(build).parameters:
         build = functools.partial(build, extensions=True)
     if isinstance(layer, Layer):
-        overlap = sorted(set(bounds_and_fixed) & set(layer.params))
+        overlap = sorted(set(bounds_and_held) & set(layer.params))
         if overlap:
-            raise ConfigError(f"{overlap[0]}={bounds_and_fixed[overlap[0]]!r}: {layer!r} already holds its "
+            raise ConfigError(f"{overlap[0]}={bounds_and_held[overlap[0]]!r}: {layer!r} already holds its "
                               "parameters; pass a layer name to draw them, or configure the layer as you want it")
-        strategy = build(**bounds_and_fixed, **layer.params).map(lambda c: (layer, c[1]))
+        strategy = build(**bounds_and_held, **layer.params).map(lambda c: (layer, c[1]))
     else:
-        strategy = _with_sets(name, build, bounds_and_fixed)
+        strategy = _with_sets(name, build, bounds_and_held)
     if where is not None:
         if not callable(where):
             raise ConfigError(f"where={where!r} is not allowed: it must be a function (layer, shapes) -> bool")
@@ -177,7 +179,7 @@ def data_dtype(dtype=None, kind=None, *, default: str = "int64", error=InvalidAr
 
 
 def examples(layer, *, kind: str | None = None, dtype: str | None = None, bounds: dict | None = None,
-             where=None, extensions: bool = False, **fixed):
+             where=None, extensions: bool = False, **held):
     """An :class:`Example` of a registered layer (a name or a configured :class:`Layer`): drawn configuration,
     inputs and upstream gradient.
 
@@ -186,11 +188,11 @@ def examples(layer, *, kind: str | None = None, dtype: str | None = None, bounds
     ``kind`` ("integer", "rational", "float": non-integer float64) still works, see :func:`arrays`. Inputs that
     are not data (class targets, pooling indices) stay int64, drawn by the layer itself
     (``Layer.input_strategy``). ``bounds`` are passed to the layer's configuration strategy (e.g.
-    ``{"max_side": 6}``); ``**fixed`` holds layer parameters (a set: one of those values); ``where`` and
+    ``{"max_side": 6}``); ``**held`` holds layer parameters (a set: one of those values); ``where`` and
     ``extensions``: see :func:`configs`.
     """
     drawn, to_float = data_dtype(dtype, kind)
-    return _examples(configs(layer, where=where, extensions=extensions, **(bounds or {}), **fixed), drawn, to_float)
+    return _examples(configs(layer, where=where, extensions=extensions, **(bounds or {}), **held), drawn, to_float)
 
 
 @st.composite

@@ -34,6 +34,7 @@ import numpy as np
 from ._io import writable
 from .errors import ConfigError, GradcheckError
 from .layers import REGISTRY, layer as make_layer
+from .layers.schema import flag
 
 try:
     import fcntl
@@ -94,11 +95,11 @@ def check_bounds(bounds: dict) -> dict:
     if unknown:
         raise ConfigError(f"sweep has no bound {sorted(unknown)[0]!r}; bounds are {', '.join(BOUNDS)}")
     for name, value in bounds.items():
-        flag = "--" + name.replace("_", "-")
+        option = flag(name)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ConfigError(f"{flag} {value!r} is not allowed: it must be an int")
+            raise ConfigError(f"{option} {value!r} is not allowed: it must be an int")
         if not BOUNDS[name] <= value <= MAX_BOUND:
-            raise ConfigError(f"{flag} {value} is not allowed: it must be {BOUNDS[name]}..{MAX_BOUND}")
+            raise ConfigError(f"{option} {value} is not allowed: it must be {BOUNDS[name]}..{MAX_BOUND}")
     return bounds
 
 
@@ -109,7 +110,7 @@ def _space(name: str, bounds: dict) -> list:
         raise ConfigError(f"no sweep space for layer {name!r}; layers with one: {', '.join(with_space)}")
     space = list(itertools.islice(REGISTRY[name].sweep_space(**check_bounds(bounds)), MAX_CONFIGURATIONS + 1))
     if len(space) > MAX_CONFIGURATIONS:
-        given = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in bounds.items())
+        given = ", ".join(f"{flag(k)} {v}" for k, v in bounds.items())
         raise ConfigError(f"{given} give more than {MAX_CONFIGURATIONS:,} {name} configurations; lower the bounds")
     return space
 

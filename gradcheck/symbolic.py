@@ -308,6 +308,84 @@ def _rule(layer: Layer, shapes) -> IndexRule:
     return _RULES[key]
 
 
+def gradient_factors(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[str, ...]] | None:
+    """Per differentiable input, the operands whose reads multiply grad_out in every term of its gradient, read
+    off the rule: conv2d gives {x: (w,), w: (x,), b: ()} (dL/dx = Σ G·w, dL/dw = Σ G·x, dL/db = Σ G).
+
+    So when each operand is scaled by its own positive factor, each gradient scales by the product of its
+    factors' (and grad_out's): what lets ``gradcheck.dyadic`` check float data on integers. None when the rule
+    is not of that form: a summand that is not a sum of integer multiples of products of reads (a division, a
+    power, exp/log), a Piecewise whose conditions a scaling could change (x > 1, or x < w), a fill other than
+    0 or ±∞, or one gradient collecting terms with different factors (mse's (p − t)², a chain's biases).
+    """
+    if hasattr(layer, "sympy_gradients"):  # a chain (gc.sequential) has no rule of its own
+        return None
+    key = (layer.key, tuple(sorted(shapes.items())))
+    if key not in _FACTORS:  # a max pool's window conditions take a while to inspect: once per configuration
+        _FACTORS[key] = _gradient_factors(layer, _PLANS[key].rule if key in _PLANS else _rule(layer, shapes))
+        if len(_FACTORS) > 256:
+            _FACTORS.popitem(last=False)
+    return _FACTORS[key]
+
+
+_FACTORS: OrderedDict[tuple, dict | None] = OrderedDict()
+
+
+def _gradient_factors(layer: Layer, rule: IndexRule) -> dict[str, tuple[str, ...]] | None:
+    if any(v not in (0, float("inf"), float("-inf")) for v in rule.fill.values()):
+        return None
+    found: dict[str, set] = {}
+    for term in sp.Add.make_args(rule.expr):
+        monomials = _monomials(term.function if isinstance(term, sp.Sum) else term)
+        if monomials is None:
+            return None
+        for reads in monomials:
+            for k, read in enumerate(reads):
+                others = tuple(sorted(str(r.base.label) for r in reads[:k] + reads[k + 1:]))
+                found.setdefault(str(read.base.label), set()).add(others)
+    if any(len(v) > 1 for v in found.values()):
+        return None
+    return {name: next(iter(found[name])) if name in found else () for name in layer.differentiable}
+
+
+def _monomials(expr: sp.Expr) -> list[list[sp.Indexed]] | None:
+    """The reads of each monomial of ``expr`` with an integer coefficient (pieces of a Piecewise whose conditions
+    compare like-scaled products, or one with 0, included), or None when ``expr`` is not of that form."""
+    expr = sp.expand(expr.replace(lambda e: isinstance(e, sp.Sum), lambda e: e.doit()))
+    out = []
+    for part in sp.Add.make_args(expr):
+        coefficient, factors = part.as_coeff_mul()
+        if not coefficient.is_Integer:
+            return None
+        if len(factors) == 1 and isinstance(factors[0], sp.Piecewise):
+            for value, condition in factors[0].args:
+                pieces = _monomials(value)
+                if pieces is None or not _scale_invariant(condition):
+                    return None
+                out.extend(pieces)
+        elif all(isinstance(f, sp.Indexed) for f in factors):
+            out.append(list(factors))
+        else:
+            return None
+    return out
+
+
+def _scale_invariant(condition) -> bool:
+    """True when scaling every operand by a positive factor of its own cannot change ``condition``: each of its
+    comparisons holds only index expressions, or compares products of the same operands (x[a] < x[b]), or
+    one such product with 0 (x > 0)."""
+    if condition in (sp.true, sp.false):
+        return True
+    for relation in condition.atoms(sp.core.relational.Relational):
+        if not relation.atoms(sp.Indexed):
+            continue
+        sides = _monomials(relation.lhs - relation.rhs)
+        if sides is None or any(not reads for reads in sides) or len(
+                {tuple(sorted(str(r.base.label) for r in reads)) for reads in sides}) != 1:
+            return False
+    return True
+
+
 def plan(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> Plan:
     """The compiled plan of ``layer`` for these (full-rank) input shapes; cached per configuration (least
     recently used plans are dropped once the cache holds more than PLAN_CACHE_BYTES)."""

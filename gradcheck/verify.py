@@ -1,8 +1,9 @@
 """Run several oracles on one configuration, compare their gradients, vote, and explain.
 
 ``verify(layer, *inputs, grad_out=g)`` returns a :class:`Verdict`. On integer or rational data the
-oracles that are exact there are compared with ``==``; any pair involving a float result uses the
-tolerance of ``gradcheck.tolerance``. When oracles disagree the verdict names the odd one out (the
+oracles that are exact there are compared with ``==``; so are sympy and numpy on float data where the
+layer's rule lets them compute on the floats' integers (``gradcheck.dyadic``); any pair involving a float
+result uses the tolerance of ``gradcheck.tolerance``. When oracles disagree the verdict names the odd one out (the
 oracle whose removal leaves the others in agreement) and lists the first wrong elements.
 """
 from __future__ import annotations
@@ -13,9 +14,11 @@ import itertools
 import numbers
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
+from . import dyadic, symbolic
 from . import oracles as oracle_registry
 from . import number_text, symbolic
 from .oracles import jax_oracle
@@ -92,7 +95,7 @@ class Verdict:
         # "exact" only when some pair was held to ==: finite differences against anything never are.
         exact = any(t == 0 for t in self.tolerances.values())
         compare = ("nothing compared" if not self.tolerances else
-                   "exact comparison" if self.kind != "float" and exact else "float tolerance")
+                   "exact comparison" if exact else "float tolerance")
         lines = [f"{self.layer!r}  {shapes}  [{self.kind} data, {compare}]"]
         for name, err in self.errors.items():
             lines.append(f"  oracle {name} FAILED: {err}")
@@ -217,17 +220,26 @@ def verify(layer, *inputs, grad_out=None, oracles=oracle_registry.DEFAULT_ORACLE
                    value_bound(layer, list(arrays.values()) + [g]) >= FLOAT64_EXACT else kind)
     # Python ints past float64's range (≈ 1.8e308): only exact results can be computed and compared there.
     huge = not _within_float_range(list(arrays.values()) + [g])
+    # Float data as integers times powers of two (gradcheck.dyadic), for the oracles exact on integers at any
+    # size: exact, and as fast as integer data. Only when the sympy oracle runs, whose size limit bounds the
+    # work (numpy = jax on VGG-sized float data stays in float64).
+    scaled = (dyadic.to_integers(layer, arrays, g) if kind == "float" and any(o.name == "sympy" for o in chosen)
+              else None)
     results, errors, seconds, devices, precisions = {}, {}, {}, {}, {}
     for oracle in chosen:
         start = time.perf_counter()
         try:
-            with jax_oracle.on_device(target):
-                grads = oracle.gradients(layer, arrays, g)
-            if getattr(grads, "device", None):  # the jax oracle says where it computed (see jax_oracle)
-                devices[oracle.name] = grads.device
-            if getattr(grads, "precision", "float64") != "float64":  # and in what, where not float64 (a TPU)
-                precisions[oracle.name] = grads.precision
-            results[oracle.name] = _check_shapes(grads, arrays)
+            if scaled is not None and {"integer", "rational"} <= oracle.exact_on:  # sympy, numpy: no JAX
+                grads = oracle.gradients(layer, scaled.arrays, scaled.grad_out)
+                results[oracle.name] = scaled.back(_check_shapes(grads, arrays))
+            else:
+                with jax_oracle.on_device(target):
+                    grads = oracle.gradients(layer, arrays, g)
+                if getattr(grads, "device", None):  # the jax oracle says where it computed (see jax_oracle)
+                    devices[oracle.name] = grads.device
+                if getattr(grads, "precision", "float64") != "float64":  # and in what, where not float64 (a TPU)
+                    precisions[oracle.name] = grads.precision
+                results[oracle.name] = _check_shapes(grads, arrays)
             if huge and any(r.dtype.kind == "f" for r in results[oracle.name].values()):
                 del results[oracle.name]
                 raise ValueError("the data hold integers beyond float64's range (about 1.8e308), where this "
@@ -281,6 +293,9 @@ def _within_float_range(arrays) -> bool:
     return True
 
 
+_EXACT_NUMBERS = frozenset({int, Fraction, float})
+
+
 def _check_shapes(grads, arrays):
     """Each gradient as an array of the input's shape holding numbers, or a ValueError saying what it is."""
     out = {}
@@ -288,8 +303,10 @@ def _check_shapes(grads, arrays):
         if np.shape(g) != arrays[name].shape:
             raise ValueError(f"gradient for {name} has shape {np.shape(g)}, expected {arrays[name].shape}")
         arr = np.asarray(g)
-        if arr.dtype.kind not in "iuf" and not (arr.dtype == object and all(
-                isinstance(v, (numbers.Rational, float, np.floating)) and not isinstance(v, bool) for v in arr.flat)):
+        if arr.dtype.kind not in "iuf" and not (arr.dtype == object and (
+                all(type(v) in _EXACT_NUMBERS for v in arr.flat) or  # the common case, without ABC checks
+                all(isinstance(v, (numbers.Rational, float, np.floating)) and not isinstance(v, bool)
+                    for v in arr.flat))):
             bad = next((v for v in arr.flat if not isinstance(v, (numbers.Rational, float, np.floating))), arr.dtype)
             bad = bad.item() if isinstance(bad, np.generic) else bad
             raise ValueError(f"gradient for {name} holds {bad!r} ({type(bad).__name__}): gradients must be numbers")

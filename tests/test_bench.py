@@ -30,3 +30,12 @@ def test_tiny_row_runs_every_available_peer_and_skips_unregistered_layers(monkey
     table_lines = [line for line in text.splitlines() if line.startswith("|")]
     assert len(table_lines) == 3 and all(line.count("|") == len(table.COLUMNS) + 1 for line in table_lines)
     assert "skipped not_a_layer (tiny): not registered" in text
+
+
+def test_issue14_cells_run_on_the_tiny_case():
+    from bench import issue14
+    cell = issue14.exact_check(table.CONV[0], "float64")
+    assert cell.note == "" and cell.result.kind == "float"   # exact (==) on float64 data
+    examples = issue14.distinct_configs(3)
+    assert len({(e.layer.key, tuple(map(lambda a: a.shape if hasattr(a, "shape") else None, e.inputs)))
+                for e in examples}) == 3

@@ -225,18 +225,11 @@ def _chain(table, fail) -> Chain:
 def _layer(name, params, key, params_key, fail):
     if not isinstance(name, str) or name not in REGISTRY:
         raise fail(key, f"unknown layer {values.brief(name)}; registered layers: {', '.join(sorted(REGISTRY))}")
-    params = {k: _param(v) for k, v in params.items()}
+    params = REGISTRY[name].schema.coerce(params)  # TOML arrays as tuples, decimals as floats
     try:
         return make_layer(name, **params)
     except GradcheckError as exc:
         raise fail(params_key, str(exc)) from None
-
-
-def _param(value):
-    """TOML parameter values: lists become tuples; decimals become floats (e.g. a negative slope)."""
-    if isinstance(value, list):
-        return tuple(_param(v) for v in value)
-    return float(value) if isinstance(value, Decimal) else value
 
 
 def _data_keys(chain: Chain) -> set[str]:

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, find, settings
 
 from ..errors import ConfigError, GradcheckError
 from ..layers import REGISTRY, layer as make_layer
-from ..layers._params import fmt
+from ..layers.schema import command_args
 
 
 def _interesting(config) -> bool:
@@ -106,8 +106,7 @@ def new_exercise(name: str, *, seed: int = 0, student: str | None = None, **para
     grads = layer.numpy_backward(np.ones_like(out) if grad_out is None else grad_out, *inputs.values())
     claimed = {"out": out, **{f"grad_{n}": g for n, g in zip(inputs, grads) if g is not None
                               and n in layer.differentiable}}
-    source = f"gradcheck exercise new {name}" + "".join(f" --{k.replace('_', '-')} {fmt(v)}"
-                                                        for k, v in params.items())
+    source = " ".join(p for p in [f"gradcheck exercise new {name}", command_args(params)] if p)
     if student is not None:
         return exercise_toml(f"{name}-{student}"[:64], layer, inputs, grad_out, claimed, ask=list(claimed),
                              title=f"{name} exercise for {student}",

@@ -1,4 +1,4 @@
-"""Parsing and validation of the torch.nn.functional-style parameters shared by several layers.
+"""The value checks behind the parameter schema (gradcheck.layers.schema) that several kinds share.
 
 Every function returns a normalised value (a tuple with one entry per spatial dimension) or raises
 :class:`ConfigError` naming the parameter, the offending value and what is allowed.
@@ -30,12 +30,6 @@ def int_tuple(name: str, value, ndim: int, *, minimum: int, maximum: int = MAX_G
     return tuple(int(v) for v in items)
 
 
-def positive_int(name: str, value) -> int:
-    if not _is_int(value) or value < 1:
-        raise ConfigError(f"{name}={value!r} is not allowed: {name} must be an int >= 1")
-    return int(value)
-
-
 def padding_spec(value, ndim: int) -> str | tuple[int, ...]:
     """'same', 'valid', an int >= 0 or a tuple of `ndim` ints >= 0 (torch.nn.functional semantics)."""
     if isinstance(value, str):
@@ -43,22 +37,6 @@ def padding_spec(value, ndim: int) -> str | tuple[int, ...]:
             return value.lower()
         raise ConfigError(f"padding={value!r} is not allowed: padding must be 'same', 'valid' or ints >= 0")
     return int_tuple("padding", value, ndim, minimum=0)
-
-
-def resolve_padding(spec, kernel: tuple[int, ...], dilation: tuple[int, ...], stride: tuple[int, ...],
-                    size: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
-    """(before, after) zero padding per spatial dimension.
-
-    'same' gives ⌈S/s⌉ outputs (TensorFlow/XLA 'SAME'; for stride 1 also PyTorch's 'same'): the total
-    padding max((⌈S/s⌉ − 1)·s + d·(k−1) + 1 − S, 0) is split with the odd one after (bottom/right).
-    """
-    if spec == "valid":
-        return tuple((0, 0) for _ in kernel)
-    if spec == "same":
-        totals = [max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
-                  for k, d, s, n in zip(kernel, dilation, stride, size)]
-        return tuple((t // 2, t - t // 2) for t in totals)
-    return tuple((p, p) for p in spec)
 
 
 def fmt(value) -> str:

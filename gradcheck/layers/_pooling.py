@@ -9,8 +9,9 @@ import sympy as sp
 from hypothesis import assume, strategies as st
 
 from ..errors import ConfigError, GradcheckError
-from ..drawing import arrays, check_bound
-from ._params import int_tuple, resolve_padding
+from ..drawing import arrays, check_bound, held_params
+from . import geometry
+from .schema import REQUIRED, Param
 from .base import Layer
 
 TIES = ("first", "split")
@@ -20,24 +21,14 @@ class Pool2d(Layer):
     degree = 1  # a selected or averaged input, a routed g: no products of inputs (value_bound)
     inputs, required, differentiable = ("x",), 1, ("x",)
     ranks, promotable = {"x": 4}, {"x": 2}
-    parameters: tuple[str, ...]
 
-    # -- parameters --------------------------------------------------------------------------------
+    # -- parameters: the schema (each pool's own, in pool.py) and the rules that tie them together ---------
     def validate(self, params):
-        unknown = set(params) - set(self.parameters)
-        if unknown:
-            raise ConfigError(f"{self.name} has no parameter {sorted(unknown)[0]!r}; its parameters are "
-                              + ", ".join(self.parameters))
-        if params.get("kernel_size") is None:
-            raise ConfigError(f"{self.name} needs kernel_size (an int or a pair of ints >= 1)")
-        kernel = int_tuple("kernel_size", params["kernel_size"], 2, minimum=1)
-        stride = params.get("stride")
-        out = {"kernel_size": kernel,
-               "stride": kernel if stride is None else int_tuple("stride", stride, 2, minimum=1),
-               "padding": _padding(params.get("padding", 0), kernel)}
-        if "dilation" in self.parameters:
-            out["dilation"] = int_tuple("dilation", params.get("dilation", 1), 2, minimum=1)
-        out["ceil_mode"] = _flag("ceil_mode", params.get("ceil_mode", False))
+        out = super().validate(params)
+        kernel = out["kernel_size"]
+        if out["stride"] is None:
+            out["stride"] = kernel
+        out["padding"] = _padding(out["padding"], params.get("padding", 0), kernel)
         if out["ceil_mode"] and out["padding"] == "same":
             raise ConfigError("ceil_mode=True is not allowed with padding='same' ('same' fixes ⌈S/s⌉ outputs)")
         return out
@@ -50,26 +41,25 @@ class Pool2d(Layer):
     def pads(self, size):
         p = self.params
         if p["padding"] == "same":
-            return resolve_padding("same", p["kernel_size"], self.dilation, p["stride"], size)
+            return geometry.resolve_padding("same", p["kernel_size"], self.dilation, p["stride"], size)
         return tuple((q, q) for q in p["padding"])
 
-    def out_sizes(self, size):
+    def window_counts(self, size) -> tuple[geometry.WindowCount, ...]:
+        """The output-size arithmetic per spatial axis (gradcheck.layers.geometry), ceil_mode's rule included."""
         p = self.params
-        sizes = []
-        for n, k, s, d, (pb, pa) in zip(size, p["kernel_size"], p["stride"], self.dilation, self.pads(size)):
-            out = (n + pb + pa - d * (k - 1) - 1 + (s - 1 if p["ceil_mode"] else 0)) // s + 1
-            if p["ceil_mode"] and (out - 1) * s >= n + pb:
-                out -= 1  # torch: the last window must start inside the input or the left padding
-            sizes.append(out)
-        return tuple(sizes)
+        return geometry.window_counts(size, p["kernel_size"], p["stride"], self.dilation, self.pads(size),
+                                      p["ceil_mode"])
+
+    def out_sizes(self, size):
+        return tuple(count.out for count in self.window_counts(size))
 
     def check_shapes(self, shapes):
         size = shapes["x"][2:]
-        for axis, (n, out, k, d, (pb, pa)) in enumerate(zip(size, self.out_sizes(size), self.params["kernel_size"],
-                                                              self.dilation, self.pads(size))):
-            if out < 1:
-                raise ConfigError(f"kernel size {k} (dilation {d}: extent {d * (k - 1) + 1}) is larger than the "
-                                  f"padded input ({n} + {pb} + {pa} = {n + pb + pa}) along spatial axis {axis}")
+        for axis, count in enumerate(self.window_counts(size)):
+            if count.out < 1:
+                raise ConfigError(f"kernel size {count.kernel} (dilation {count.dilation}: extent {count.extent}) is "
+                                  f"larger than the padded input ({count.size} + {count.pad_before} + "
+                                  f"{count.pad_after} = {count.padded}) along spatial axis {axis}")
         if not self.taps(size)[2].any(axis=(2, 3)).all():
             raise ConfigError(f"{self!r} on input {size}: a window reads padding only (dilation skips the input); "
                               "every window must cover an input element")
@@ -82,10 +72,9 @@ class Pool2d(Layer):
 
         Each of shape (H_out, W_out, kH, kW); position s·i + d·a − p_before per axis.
         """
-        per_axis = []
-        for n, out, k, s, d, (pb, _) in zip(size, self.out_sizes(size), self.params["kernel_size"],
-                                            self.params["stride"], self.dilation, self.pads(size)):
-            per_axis.append(s * np.arange(out)[:, None] + d * np.arange(k)[None, :] - pb)
+        # out_sizes separately: the mistake catalogue moves the stride but keeps the layer's window count
+        per_axis = [geometry.taps(out, c.kernel, stride=c.stride, dilation=c.dilation, pad_before=c.pad_before)
+                    for out, c in zip(self.out_sizes(size), self.window_counts(size))]
         rows, cols = per_axis[0][:, None, :, None], per_axis[1][None, :, None, :]
         inside = (rows >= 0) & (rows < size[0]) & (cols >= 0) & (cols < size[1])
         rows, cols, inside = np.broadcast_arrays(np.clip(rows, 0, size[0] - 1), np.clip(cols, 0, size[1] - 1),
@@ -104,10 +93,11 @@ class Pool2d(Layer):
         ``fill`` (far enough for ceil_mode's last window); cheaper to compile than a gather of index arrays."""
         import jax.numpy as jnp
 
-        p, size = self.params, x.shape[2:]
-        outs, pads = self.out_sizes(size), self.pads(size)
-        after = [max(s * (o - 1) + d * (k - 1) + 1 - n - pb, 0) for n, o, k, s, d, (pb, _) in
-                 zip(size, outs, p["kernel_size"], p["stride"], self.dilation, pads)]
+        p, counts = self.params, self.window_counts(x.shape[2:])
+        outs, pads = [c.out for c in counts], self.pads(x.shape[2:])
+        # how far the last window reaches past the input and its padding before (ceil_mode)
+        after = [max(geometry.reach(c.out, c.kernel, stride=c.stride, dilation=c.dilation) - c.size - c.pad_before, 0)
+                 for c in counts]
         padded = jnp.pad(x, ((0, 0), (0, 0), (pads[0][0], after[0]), (pads[1][0], after[1])), constant_values=fill)
         (kh, kw), (sh, sw), (dh, dw) = p["kernel_size"], p["stride"], self.dilation
         return [padded[:, :, dh * a:dh * a + sh * (outs[0] - 1) + 1:sh, dw * b:dw * b + sw * (outs[1] - 1) + 1:sw]
@@ -121,16 +111,16 @@ class Pool2d(Layer):
         n, c, i, j, a, b = sp.symbols("n c i j a b", integer=True, nonnegative=True)
 
         def read(ta, tb):
-            return X[n, c, p["stride"][0] * i + self.dilation[0] * ta - pt,
-                     p["stride"][1] * j + self.dilation[1] * tb - pl]
+            return X[n, c, geometry.tap_position(i, ta, stride=p["stride"][0], dilation=self.dilation[0], pad_before=pt),
+                     geometry.tap_position(j, tb, stride=p["stride"][1], dilation=self.dilation[1], pad_before=pl)]
         kh, kw = p["kernel_size"]
         others = [read(ta, tb) for ta, tb in itertools.product(range(kh), range(kw))]
         return (n, c, i, j), (a, b), read(a, b), others
 
     # -- Hypothesis strategy and sweep space -------------------------------------------------------
     @classmethod
-    def configs(cls, *, extensions: bool = False, **bounds_and_fixed):
-        return pool_configs(cls, extensions=extensions, **bounds_and_fixed)
+    def configs(cls, *, extensions: bool = False, **bounds_and_held):
+        return pool_configs(cls, extensions=extensions, **bounds_and_held)
 
     @classmethod
     def sweep_space(cls, **bounds):
@@ -148,22 +138,27 @@ class Pool2d(Layer):
                          arrays(shapes[name], kind=kind, min_value=-1, max_value=0))
 
 
-def _padding(value, kernel):
-    if isinstance(value, str):
-        if value.lower() in ("same", "valid"):
-            return "same" if value.lower() == "same" else (0, 0)
-        raise ConfigError(f"padding={value!r} is not allowed: padding must be 'same', 'valid' or ints >= 0")
-    pads = int_tuple("padding", value, 2, minimum=0)
+# Pooling parameters that both pools have, in the order they are shown.
+KERNEL_SIZE = Param("kernel_size", "ints", REQUIRED, "window size per spatial axis", minimum=1)
+STRIDE = Param("stride", "ints", None, "step between windows per axis", minimum=1, optional=True,
+               shown_default="None: kernel_size")
+PADDING = Param("padding", "padding", 0, "padding per axis (at most kernel_size/2, torch's rule); 'same': ⌈S/s⌉ "
+                "outputs (TensorFlow 'SAME'), 'valid': none")
+CEIL_MODE = Param("ceil_mode", "flag", False, "round the output size up (a last window starting in the right "
+                  "padding is dropped)")
+
+
+def _padding(spec, value, kernel):
+    """A pool's padding spec ('same', 'valid' or ints, from the schema) with 'valid' as 0 and torch's ≤ k/2 rule."""
+    if spec == "valid":
+        return (0, 0)
+    if spec == "same":
+        return spec
+    pads = spec
     if any(p > k // 2 for p, k in zip(pads, kernel)):
         raise ConfigError(f"padding={value!r} is not allowed with kernel_size={kernel}: padding must be at most "
                           f"half the kernel size, 0..{kernel[0] // 2} x 0..{kernel[1] // 2} (torch's rule)")
     return pads
-
-
-def _flag(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ConfigError(f"{name}={value!r} is not allowed: {name} must be True or False")
-    return bool(value)
 
 
 def scatter_add(shape, flat, values, where):
@@ -181,7 +176,7 @@ def scatter_add(shape, flat, values, where):
 
 # -- Hypothesis strategy and sweep space (shared by both pools) ----------------------------------
 def pool_configs(cls, *, max_batch: int = 2, max_channels: int = 2, max_side: int = 7, max_kernel: int = 3,
-                 max_stride: int = 3, max_padding: int = 1, max_dilation: int = 2, extensions: bool = False, **fixed):
+                 max_stride: int = 3, max_padding: int = 1, max_dilation: int = 2, extensions: bool = False, **held):
     """A pooling layer and an input shape that fit it: ``(layer, {"x": shape})``.
 
     Defaults: batch and channels 1–2, sides up to ``max_side`` (7, at least the kernel's extent less the padding),
@@ -195,10 +190,7 @@ def pool_configs(cls, *, max_batch: int = 2, max_channels: int = 2, max_side: in
                         ("max_kernel", max_kernel), ("max_stride", max_stride), ("max_dilation", max_dilation)]:
         check_bound(name, value, 1)
     check_bound("max_padding", max_padding, 0)
-    held = {}
-    if fixed:  # validated at once; kernel_size is required, so a missing one is stood in by max_kernel
-        params = cls(**{"kernel_size": max_kernel, **fixed}).params
-        held = {k: params[k] for k in fixed}
+    held = held_params(cls, held, kernel_size=max_kernel)  # kernel_size is required: max_kernel stands in
     return _pool_configs(cls, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding, max_dilation,
                          held, extensions)
 
@@ -216,7 +208,7 @@ def _pool_configs(draw, cls, max_batch, max_channels, max_side, max_kernel, max_
     same = extensions and not held.get("ceil_mode")  # TensorFlow's 'SAME': an extension, and not with ceil_mode
     params["padding"] = pick("padding", explicit | st.just("same") if same else explicit)
     params["ceil_mode"] = False if params["padding"] == "same" else pick("ceil_mode", st.booleans())
-    if "ties" in cls.parameters:
+    if "ties" in cls.schema.names:
         params["dilation"] = pick("dilation", st.tuples(*[st.integers(1, max_dilation)] * 2))
         params["ties"] = pick("ties", st.sampled_from(TIES) if extensions else st.just(TIES[0]))
     else:
@@ -227,7 +219,7 @@ def _pool_configs(draw, cls, max_batch, max_channels, max_side, max_kernel, max_
     layer = cls(**params)
     sides = []
     for k, d, p in zip(kernel, layer.dilation, layer.params["padding"] if params["padding"] != "same" else (0, 0)):
-        low = 1 if params["padding"] == "same" else max(1, d * (k - 1) + 1 - 2 * p)
+        low = 1 if params["padding"] == "same" else max(1, geometry.extent(k, d) - 2 * p)
         sides.append(draw(st.integers(low, max(low, max_side))))
     shapes = {"x": (draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels)), *sides)}
     try:
@@ -242,7 +234,7 @@ def pool_sweep_space(cls, *, max_side: int, max_kernel: int = 3, max_stride: int
     """Every square configuration within bounds, for ``gradcheck sweep``: sides 1..max_side, kernels, strides,
     paddings 0..min(max_padding, k/2) and 'same', ceil_mode; max pool: dilations and both tie rules; avg pool:
     count_include_pad both ways. Input (2, 2, side, side)."""
-    is_max = "ties" in cls.parameters
+    is_max = "ties" in cls.schema.names
     for side, k, s in itertools.product(range(1, max_side + 1), range(1, max_kernel + 1), range(1, max_stride + 1)):
         for padding, ceil_mode in [(p, c) for p in range(min(max_padding, k // 2) + 1) for c in (False, True)] + [
                 ("same", False)]:

@@ -13,17 +13,16 @@ oracle computes in floats or mpmath and they are compared within the float toler
 """
 from __future__ import annotations
 
-import numbers
 from abc import abstractmethod
 
 import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
 
-from ..errors import ConfigError, InputError
+from ..errors import InputError
 from ..drawing import arrays, check_bound, held_params
 from .base import IndexRule, Layer
-from .linear import _no_params
+from .schema import Param, Schema
 
 
 def _float(a):
@@ -38,10 +37,6 @@ class Elementwise(Layer):
     differentiable = ("x",)
     ranks = {"x": None}
 
-    def validate(self, params):
-        _no_params(self, params)
-        return {}
-
     def output_shape(self, shapes):
         return shapes["x"]
 
@@ -55,11 +50,11 @@ class Elementwise(Layer):
                          operands=dict(shapes))
 
     @classmethod
-    def configs(cls, *, max_rank: int = 4, max_side: int = 3, **fixed):
+    def configs(cls, *, max_rank: int = 4, max_side: int = 3, **held):
         """``(layer, shapes)``: rank 1–``max_rank`` (4), sides 1–``max_side`` (3). Shrinks towards one element."""
         check_bound("max_rank", max_rank, 1)
         check_bound("max_side", max_side, 1)
-        held = held_params(cls, fixed)
+        held = held_params(cls, held)
         return _shape_configs(cls, held, max_rank, max_side)
 
 
@@ -147,12 +142,8 @@ class Softmax(Layer):
     ranks = {"x": None}
     exact = False
 
-    def validate(self, params):
-        _no_params(self, params, ("dim",))
-        dim = params.get("dim")
-        if dim is not None and (not isinstance(dim, numbers.Integral) or isinstance(dim, bool)):
-            raise ConfigError(f"dim={dim!r} is not allowed: dim must be an int (negative counts from the end) or None")
-        return {"dim": None if dim is None else int(dim)}
+    schema = Schema(Param("dim", "int", None, "the axis each slice that sums to 1 runs along", optional=True,
+                          shown_default="None: 1 (0 for a 1-D input)"))
 
     def axis(self, rank: int) -> int:
         dim = self.params["dim"]
@@ -194,12 +185,12 @@ class Softmax(Layer):
         return jax.nn.softmax(x, axis=self.axis(x.ndim))
 
     @classmethod
-    def configs(cls, *, max_rank: int = 3, max_side: int = 3, **fixed):
+    def configs(cls, *, max_rank: int = 3, max_side: int = 3, **held):
         """``(softmax, shapes)``: rank 1–``max_rank`` (3), sides 1–``max_side`` (3), dim None or drawn
         (negative too) unless held. Shrinks towards one element and dim None."""
         check_bound("max_rank", max_rank, 1)
         check_bound("max_side", max_side, 1)
-        held = held_params(cls, fixed)
+        held = held_params(cls, held)
         return _softmax_configs(held, max_rank, max_side)
 
 

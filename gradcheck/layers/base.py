@@ -2,13 +2,14 @@
 
 A layer file subclasses :class:`Layer` and fills in, side by side:
 
-- ``validate(params)``  -> normalised parameters, or :class:`ConfigError`;
+- ``schema``, the declared parameters (``gradcheck.layers.schema``), from which ``validate(params)`` gives
+  normalised parameters or :class:`ConfigError`;
 - ``check_shapes(shapes)`` and ``output_shape(shapes)``;
 - ``sympy_rule(shapes)``  -> :class:`IndexRule`, the forward rule written once in SymPy index notation;
   the sympy oracle derives every gradient from it (see ``gradcheck.symbolic``);
 - ``numpy_forward(*arrays)`` and ``numpy_backward(grad_out, *arrays)``, the hand-coded textbook rule;
 - ``jax_forward(*arrays)``, built from ``jax.lax`` ops, differentiated by ``jax.vjp``;
-- ``configs(**bounds_and_fixed)`` (classmethod), the Hypothesis strategy of ``(layer, shapes)`` pairs that
+- ``configs(**bounds_and_held)`` (classmethod), the Hypothesis strategy of ``(layer, shapes)`` pairs that
   the tests, ``gradcheck verify`` and ``check_backward`` draw from; ``input_strategy`` for inputs that are
   not plain data (class targets, pooling indices).
 
@@ -29,6 +30,7 @@ import sympy as sp
 from ..errors import ConfigError, InputError
 from ..tolerance import term_scale
 from ._params import fmt
+from .schema import Schema
 
 
 @dataclass(frozen=True)
@@ -197,10 +199,15 @@ class Layer(ABC):
     def __init__(self, **params):
         self.params: dict[str, Any] = self.validate(dict(params))
 
+    # The layer's parameters (gradcheck.layers.schema), declared in its own file: validation, CLI flags, help,
+    # `gradcheck list`, case-file coercion and command strings all come from it.
+    schema: ClassVar[Schema] = Schema()
+
     # -- to be provided by each layer file -------------------------------------------------------
-    @abstractmethod
     def validate(self, params: dict) -> dict:
-        ...
+        """Normalised parameters, from the schema; a layer extends this only with rules that tie parameters
+        together (a pool's padding at most half its kernel)."""
+        return self.schema.validate(self.name, params, getattr(self, "spatial", 2))
 
     def check_shapes(self, shapes: dict[str, tuple[int, ...]]) -> None:
         """Raise ConfigError/InputError when the shapes do not fit together or with the parameters."""
@@ -227,7 +234,7 @@ class Layer(ABC):
 
     @classmethod
     @abstractmethod
-    def configs(cls, **bounds_and_fixed):
+    def configs(cls, **bounds_and_held):
         """Hypothesis strategy of ``(configured layer, {input name: shape})``; bounds keyword-only,
         held parameters validated at once (see gradcheck.strategies)."""
 

@@ -13,16 +13,16 @@ Conventions (torch.nn.functional.batch_norm):
 """
 from __future__ import annotations
 
-import numbers
 from fractions import Fraction
 
 import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
 
-from ..errors import ConfigError, InputError
+from ..errors import InputError
 from ..drawing import check_bound
 from .base import IndexRule, Layer
+from .schema import Param, Schema
 
 
 class BatchNorm(Layer):
@@ -37,18 +37,11 @@ class BatchNorm(Layer):
     closed_on_integers = False
 
     @classmethod
-    def configs(cls, **bounds_and_fixed):
-        return batch_norm_configs(**bounds_and_fixed)
+    def configs(cls, **bounds_and_held):
+        return batch_norm_configs(**bounds_and_held)
 
-    def validate(self, params):
-        unknown = set(params) - {"eps"}
-        if unknown:
-            raise ConfigError(f"{self.name} has no parameter {sorted(unknown)[0]!r}; its parameter is eps "
-                              "(training mode only)")
-        eps = params.get("eps", 1e-5)
-        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < float("inf"):
-            raise ConfigError(f"eps={eps!r} is not allowed: eps must be a number > 0")
-        return {"eps": float(eps)}
+    # training mode only: batch statistics, no running averages (so no momentum, no training flag)
+    schema = Schema(Param("eps", "number", 1e-5, "added to the variance before its square root", minimum=0))
 
     def _promote(self, name, arr):
         if name != "x":
@@ -170,7 +163,7 @@ def _spread_flat_channels(x):
 
 
 def batch_norm_configs(*, max_batch: int = 3, max_channels: int = 3, max_spatial_axes: int = 2, max_side: int = 4,
-                       max_elements: int = 12, affine: bool | None = None, **fixed):
+                       max_elements: int = 12, affine: bool | None = None, **held):
     """A batch-norm layer and input shapes: ``(layer, shapes)``.
 
     Defaults: batch 1–``max_batch`` (3), channels 1–``max_channels`` (3), 0–``max_spatial_axes`` (2) spatial
@@ -183,7 +176,7 @@ def batch_norm_configs(*, max_batch: int = 3, max_channels: int = 3, max_spatial
                         ("max_elements", max_elements)]:
         check_bound(name, value, 1)
     check_bound("max_spatial_axes", max_spatial_axes, 0)
-    layer = BatchNorm(**fixed)
+    layer = BatchNorm(**held)
     return _configs(layer, max_batch, max_channels, max_spatial_axes, max_side, max_elements, affine)
 
 

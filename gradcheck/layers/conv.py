@@ -20,7 +20,8 @@ from hypothesis.errors import InvalidArgument
 from ..errors import ConfigError, InputError
 from ..drawing import check_bound, held_params, per_axis
 from . import numpy_ops as ops
-from ._params import int_tuple, padding_spec, positive_int, resolve_padding
+from . import geometry
+from .schema import Param, Schema
 from .base import IndexRule, Layer
 
 
@@ -45,6 +46,14 @@ def conv_rule(layer, summand, c_per_group, kernel, shapes) -> IndexRule:
     return IndexRule(indices=(n, o, *out_pos), shape=layer.output_shape(shapes), expr=expr, operands=dict(shapes))
 
 
+# The parameters, shared with the layers built on a convolution (separable_conv2d, conv_transpose*).
+STRIDE = Param("stride", "ints", 1, "step between windows, per spatial axis", minimum=1)
+PADDING = Param("padding", "padding", 0, "zeros added on both sides per axis; 'same': ⌈S/s⌉ outputs (TensorFlow/XLA "
+                "'SAME', the odd zero after), 'valid': none")
+DILATION = Param("dilation", "ints", 1, "spacing between kernel taps (d − 1 skipped), per spatial axis", minimum=1)
+GROUPS = Param("groups", "int", 1, "channel groups: C_in and C_out split into groups convolved separately", minimum=1)
+
+
 class Conv(Layer):
     spatial: int
     inputs = ("x", "w", "b")
@@ -52,29 +61,24 @@ class Conv(Layer):
     differentiable = ("x", "w", "b")
 
     @classmethod
-    def configs(cls, *, extensions: bool = False, **bounds_and_fixed):
-        return conv_configs(spatial=cls.spatial, extensions=extensions, **bounds_and_fixed)
+    def configs(cls, *, extensions: bool = False, **bounds_and_held):
+        return conv_configs(spatial=cls.spatial, extensions=extensions, **bounds_and_held)
 
     @classmethod
     def sweep_space(cls, **bounds):
         return conv_sweep_space(cls, **bounds)
 
-    def validate(self, params):
-        unknown = set(params) - {"stride", "padding", "dilation", "groups"}
-        if unknown:
-            raise ConfigError(f"{self.name} has no parameter {sorted(unknown)[0]!r}; "
-                              "its parameters are stride, padding, dilation, groups")
-        nd = self.spatial
-        out = {"stride": int_tuple("stride", params.get("stride", 1), nd, minimum=1),
-               "padding": padding_spec(params.get("padding", 0), nd),
-               "dilation": int_tuple("dilation", params.get("dilation", 1), nd, minimum=1),
-               "groups": positive_int("groups", params.get("groups", 1))}
-        return out
+    schema = Schema(STRIDE, PADDING, DILATION, GROUPS)
 
     # -- shapes ------------------------------------------------------------------------------------
     def pads(self, kernel, size) -> tuple[tuple[int, int], ...]:
         p = self.params
-        return resolve_padding(p["padding"], kernel, p["dilation"], p["stride"], size)
+        return geometry.resolve_padding(p["padding"], kernel, p["dilation"], p["stride"], size)
+
+    def window_counts(self, kernel, size) -> tuple[geometry.WindowCount, ...]:
+        """The output-size arithmetic per spatial axis (gradcheck.layers.geometry)."""
+        p = self.params
+        return geometry.window_counts(size, kernel, p["stride"], p["dilation"], self.pads(kernel, size))
 
     def check_shapes(self, shapes):
         (n, c, *size), (o, c_per_group, *kernel) = shapes["x"], shapes["w"]
@@ -86,19 +90,18 @@ class Conv(Layer):
         if c_per_group != c // g:
             raise InputError(f"w has shape {shapes['w']}: with {c} input channels and groups={g} its second "
                              f"dimension must be {c // g} (C_in/groups)")
-        pads = self.pads(kernel, size)
-        for axis, (s, k, d, (pb, pa)) in enumerate(zip(size, kernel, self.params["dilation"], pads)):
-            if d * (k - 1) + 1 > s + pb + pa:
+        for axis, count in enumerate(self.window_counts(kernel, size)):
+            if not count.fits:
                 raise ConfigError(
-                    f"kernel size {k} (dilation {d}: extent {d * (k - 1) + 1}) is larger than the padded input "
-                    f"({s} + {pb} + {pa} = {s + pb + pa}) along spatial axis {axis}; the kernel extent must fit")
+                    f"kernel size {count.kernel} (dilation {count.dilation}: extent {count.extent}) is larger than the "
+                    f"padded input ({count.size} + {count.pad_before} + {count.pad_after} = {count.padded}) along "
+                    f"spatial axis {axis}; the kernel extent must fit")
         if "b" in shapes and shapes["b"] != (o,):
             raise InputError(f"b has shape {shapes['b']}: it must be ({o},), one bias per output channel")
 
     def output_shape(self, shapes):
         (n, _, *size), (o, _, *kernel) = shapes["x"], shapes["w"]
-        return (n, o) + tuple((s + pb + pa - d * (k - 1) - 1) // st + 1 for s, k, d, st, (pb, pa) in zip(
-            size, kernel, self.params["dilation"], self.params["stride"], self.pads(kernel, size)))
+        return (n, o) + tuple(count.out for count in self.window_counts(kernel, size))
 
     # -- the forward rule, written once in SymPy ---------------------------------------------------
     def sympy_rule(self, shapes):
@@ -107,7 +110,7 @@ class Conv(Layer):
         X, W, (n, o, c), out_pos, taps = RULE_SYMBOLS[self.spatial]
         # Input channel of tap c for output channel o: o's group offset plus c.
         channel = c if groups == 1 else sp.floor(o / (c_out // groups)) * c_per_group + c
-        positions = [s * i + d * a - pb for i, a, s, d, (pb, _) in zip(
+        positions = [geometry.tap_position(i, a, stride=s, dilation=d, pad_before=pb) for i, a, s, d, (pb, _) in zip(
             out_pos, taps, self.params["stride"], self.params["dilation"], self.pads(kernel, size))]
         return conv_rule(self, X[(n, channel, *positions)] * W[(o, c, *taps)], c_per_group, kernel, shapes)
 
@@ -164,9 +167,9 @@ class Conv(Layer):
         p = self.params
         layout = {1: ("NCH", "OIH", "NCH"), 2: ("NCHW", "OIHW", "NCHW")}[self.spatial]
         pads = self.pads(w.shape[2:], x.shape[2:])
-        read = [size + pb + pa - (size + pb + pa - d * (k - 1) - 1) % st for size, k, d, st, (pb, pa) in zip(
-            x.shape[2:], w.shape[2:], p["dilation"], p["stride"], pads)]
-        if any(r < size + pb + pa for r, size, (pb, pa) in zip(read, x.shape[2:], pads)):
+        counts = self.window_counts(w.shape[2:], x.shape[2:])
+        read = [count.padded - count.unread for count in counts]
+        if any(count.unread for count in counts):
             # Rows a stride leaves unread at the end reach XLA's weight-gradient convolution as negative
             # padding, and jaxlib 0.10's CPU compiler aborts the whole process on some of those (x (2,4,6,1),
             # w (4,4,2,2), stride (2, 3), padding 1: "Window dimensions do not match RHS shape"). Then pad here
@@ -202,7 +205,7 @@ class Conv1d(Conv):
 # -- Hypothesis strategy (public as gradcheck.strategies.conv_configs) ---------------------------
 def conv_configs(*, spatial: int = 2, max_batch: int = 2, max_channels: int = 4, max_side: int = 10,
                  max_kernel: int = 5, max_stride: int = 3, max_padding: int = 2, max_dilation: int = 3,
-                 bias: bool | None = None, extensions: bool = False, **fixed):
+                 bias: bool | None = None, extensions: bool = False, **held):
     """A convolution layer and input shapes that fit it: ``(layer, shapes)``.
 
     Defaults: batch 1–``max_batch`` (2), channels 1–``max_channels`` (4) with groups dividing C_in and
@@ -219,7 +222,7 @@ def conv_configs(*, spatial: int = 2, max_batch: int = 2, max_channels: int = 4,
     name = {1: "conv1d", 2: "conv2d"}.get(spatial)
     if name is None:
         raise InvalidArgument(f"spatial={spatial!r} is not allowed: spatial must be 1 or 2")
-    held = held_params({1: Conv1d, 2: Conv2d}[spatial], fixed)
+    held = held_params({1: Conv1d, 2: Conv2d}[spatial], held)
     return _conv_configs(name, spatial, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding,
                          max_dilation, bias, held, extensions)
 
@@ -245,7 +248,7 @@ def _conv_configs(draw, name, spatial, max_batch, max_channels, max_side, max_ke
         side = draw(st.integers(1, max_side))
         pads = 0 if padding in ("valid", "same") else 2 * padding[axis]
         room = side + pads if padding != "same" else side + (max_kernel - 1) * dilation[axis]  # 'same' always fits
-        kernel.append(draw(st.integers(1, max(1, min(max_kernel, (room - 1) // dilation[axis] + 1)))))
+        kernel.append(draw(st.integers(1, min(max_kernel, geometry.largest_kernel(room, dilation[axis])))))
         sides.append(side)
     layer = {1: Conv1d, 2: Conv2d}[spatial](stride=stride, padding=padding, dilation=dilation, groups=groups)
     batch = draw(st.integers(1, max_batch))

@@ -22,11 +22,11 @@ from hypothesis import assume, strategies as st
 from ..errors import ConfigError, InputError
 from ..drawing import check_bound, held_params, per_axis
 from . import numpy_ops as ops
-from ._params import int_tuple, positive_int
+from . import geometry
+from .schema import Param, Schema
 from .base import Layer
-from .conv import RULE_SYMBOLS, Conv1d, Conv2d, conv_rule
+from .conv import DILATION, GROUPS, RULE_SYMBOLS, STRIDE, Conv1d, Conv2d, conv_rule
 
-PARAMETERS = ("stride", "padding", "output_padding", "dilation", "groups")
 
 
 class ConvTranspose(Layer):
@@ -37,27 +37,22 @@ class ConvTranspose(Layer):
     differentiable = ("x", "w", "b")
 
     @classmethod
-    def configs(cls, **bounds_and_fixed):
-        return conv_transpose_configs(cls, **bounds_and_fixed)
+    def configs(cls, **bounds_and_held):
+        return conv_transpose_configs(cls, **bounds_and_held)
 
     @classmethod
     def sweep_space(cls, **bounds):
         return conv_transpose_sweep_space(cls, **bounds)
 
+    schema = Schema(STRIDE,
+                    Param("padding", "ints", 0, "d·(k − 1) − p zeros of implicit padding: p cropped from both ends "
+                          "of the output (ints only, as torch)", minimum=0),
+                    Param("output_padding", "ints", 0, "positions added at the end of the output (smaller than "
+                          "stride or dilation)", minimum=0),
+                    DILATION, GROUPS)
+
     def validate(self, params):
-        unknown = set(params) - set(PARAMETERS)
-        if unknown:
-            raise ConfigError(f"{self.name} has no parameter {sorted(unknown)[0]!r}; "
-                              f"its parameters are {', '.join(PARAMETERS)}")
-        nd = self.spatial
-        if isinstance(params.get("padding"), str):
-            raise ConfigError(f"padding={params['padding']!r} is not allowed: {self.name} takes padding as "
-                              "ints >= 0 (as torch.nn.functional)")
-        out = {"stride": int_tuple("stride", params.get("stride", 1), nd, minimum=1),
-               "padding": int_tuple("padding", params.get("padding", 0), nd, minimum=0),
-               "output_padding": int_tuple("output_padding", params.get("output_padding", 0), nd, minimum=0),
-               "dilation": int_tuple("dilation", params.get("dilation", 1), nd, minimum=1),
-               "groups": positive_int("groups", params.get("groups", 1))}
+        out = super().validate(params)
         for op, s, d in zip(out["output_padding"], out["stride"], out["dilation"]):
             if op >= max(s, d):
                 raise ConfigError(f"output_padding={params['output_padding']!r} is not allowed: output_padding "
@@ -92,8 +87,8 @@ class ConvTranspose(Layer):
         (n, _, *size), (_, o_per_group, *kernel) = shapes["x"], shapes["w"]
         p = self.params
         return (n, p["groups"] * o_per_group) + tuple(
-            (h - 1) * s - 2 * pad + d * (k - 1) + op + 1 for h, k, s, pad, op, d in zip(
-                size, kernel, p["stride"], p["padding"], p["output_padding"], p["dilation"]))
+            geometry.transposed_output_size(h, k, stride=s, padding=pad, output_padding=op, dilation=d)
+            for h, k, s, pad, op, d in zip(size, kernel, p["stride"], p["padding"], p["output_padding"], p["dilation"]))
 
     # -- the forward rule, written once in SymPy ---------------------------------------------------
     def sympy_rule(self, shapes):
@@ -103,10 +98,10 @@ class ConvTranspose(Layer):
         groups = self.params["groups"]
         c_per_group = c_in // groups
         X, W, (n, o, c), out_pos, taps = RULE_SYMBOLS[self.spatial]
-        group = sp.floor(o / o_per_group) if groups > 1 else sp.Integer(0)
+        group = sp.floor(o / o_per_group) if groups != 1 else sp.Integer(0)  # != : also a symbol (gradcheck.prove)
         channel, out_channel = group * c_per_group + c, o - group * o_per_group
         p = self.params
-        positions = [sp.Rational(1, s) * (i + pad - d * a) for i, a, s, pad, d in zip(
+        positions = [(i + pad - d * a) / sp.sympify(s) for i, a, s, pad, d in zip(
             out_pos, taps, p["stride"], p["padding"], p["dilation"])]
         summand = X[(n, channel, *positions)] * W[(channel, out_channel, *taps)]
         return conv_rule(self, summand, c_per_group, kernel, shapes)
@@ -181,7 +176,7 @@ class ConvTranspose1d(ConvTranspose):
 # -- Hypothesis strategy and sweep space ---------------------------------------------------------
 def conv_transpose_configs(cls, *, max_batch: int = 2, max_channels: int = 4, max_side: int = 5,
                            max_kernel: int = 3, max_stride: int = 3, max_padding: int = 2, max_dilation: int = 2,
-                           bias: bool | None = None, **fixed):
+                           bias: bool | None = None, **held):
     """A transposed convolution and input shapes that fit it: ``(layer, shapes)``.
 
     Defaults: batch 1–``max_batch`` (2), channels 1–``max_channels`` (4) with groups dividing both, input
@@ -194,10 +189,9 @@ def conv_transpose_configs(cls, *, max_batch: int = 2, max_channels: int = 4, ma
                         ("max_kernel", max_kernel), ("max_stride", max_stride), ("max_dilation", max_dilation)]:
         check_bound(name, value, 1)
     check_bound("max_padding", max_padding, 0)
-    probe = dict(fixed)
-    if "output_padding" in fixed and "stride" not in fixed and "dilation" not in fixed:
-        probe["stride"] = max_stride  # a held output_padding alone must fit the largest stride drawn
-    held = {k: v for k, v in held_params(cls, probe).items() if k in fixed}
+    # a held output_padding alone must fit the largest stride drawn
+    alone = "output_padding" in held and "stride" not in held and "dilation" not in held
+    held = held_params(cls, held, **({"stride": max_stride} if alone else {}))
     return _configs(cls, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding, max_dilation,
                     bias, held)
 
@@ -216,12 +210,12 @@ def _configs(draw, cls, max_batch, max_channels, max_side, max_kernel, max_strid
     output_padding = held.get("output_padding") or tuple(
         draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
     assume(all(op < max(s, d) for op, s, d in zip(output_padding, stride, dilation)))  # a held output_padding
-    # The padding must leave at least one output element: 2p <= (S−1)s + d(k−1) + output_padding.
-    padding = held.get("padding") or tuple(
-        draw(st.integers(0, min(max_padding, ((h - 1) * s + d * (k - 1) + op) // 2)))
-        for h, s, d, k, op in zip(sides, stride, dilation, kernel, output_padding))
-    assume(all(2 * p <= (h - 1) * s + d * (k - 1) + op  # a held padding
-               for p, h, s, d, k, op in zip(padding, sides, stride, dilation, kernel, output_padding)))
+    # The padding must leave at least one output element: 2p <= (S−1)s + d(k−1) + output_padding, the size at p = 0
+    # less 1.
+    unpadded = [geometry.transposed_output_size(h, k, stride=s, output_padding=op, dilation=d) - 1
+                for h, s, d, k, op in zip(sides, stride, dilation, kernel, output_padding)]
+    padding = held.get("padding") or tuple(draw(st.integers(0, min(max_padding, room // 2))) for room in unpadded)
+    assume(all(2 * p <= room for p, room in zip(padding, unpadded)))  # a held padding
     layer = cls(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
     shapes = {"x": (draw(st.integers(1, max_batch)), c_in, *sides), "w": (c_in, c_out // groups, *kernel)}
     if bias if bias is not None else draw(st.booleans()):

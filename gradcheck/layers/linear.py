@@ -10,7 +10,6 @@ Both are linear, so every oracle is exact on integer and rational data.
 from __future__ import annotations
 
 import math
-import numbers
 
 import sympy as sp
 from hypothesis import strategies as st
@@ -18,13 +17,7 @@ from hypothesis import strategies as st
 from ..errors import ConfigError, InputError
 from ..drawing import check_bound, held_params
 from .base import IndexRule, Layer
-
-
-def _no_params(layer, params, allowed=()):
-    unknown = set(params) - set(allowed)
-    if unknown:
-        has = f"its parameters are {', '.join(allowed)}" if allowed else "it has no parameters"
-        raise ConfigError(f"{layer.name} has no parameter {sorted(unknown)[0]!r}; {has}")
+from .schema import Param, Schema
 
 
 class Linear(Layer):
@@ -36,10 +29,6 @@ class Linear(Layer):
     differentiable = ("x", "w", "b")
     ranks = {"x": 2, "w": 2, "b": 1}
     promotable = {"x": 1}
-
-    def validate(self, params):
-        _no_params(self, params)
-        return {}
 
     def check_shapes(self, shapes):
         (_, n_in), (n_out, w_in) = shapes["x"], shapes["w"]
@@ -77,12 +66,12 @@ class Linear(Layer):
         return out if b is None else out + b
 
     @classmethod
-    def configs(cls, *, max_batch: int = 3, max_side: int = 5, bias: bool | None = None, **fixed):
+    def configs(cls, *, max_batch: int = 3, max_side: int = 5, bias: bool | None = None, **held):
         """``(linear, shapes)``: batch 1–``max_batch`` (3), in and out features 1–``max_side`` (5); ``bias``
         True/False to hold, None to draw. Shrinks towards one feature, batch 1 and no bias."""
         check_bound("max_batch", max_batch, 1)
         check_bound("max_side", max_side, 1)
-        held_params(cls, fixed)
+        held_params(cls, held)
         return _linear_configs(max_batch, max_side, bias)
 
 
@@ -105,15 +94,8 @@ class Flatten(Layer):
     differentiable = ("x",)
     ranks = {"x": None}
 
-    def validate(self, params):
-        _no_params(self, params, ("start_dim", "end_dim"))
-        out = {}
-        for key, default in (("start_dim", 1), ("end_dim", -1)):
-            value = params.get(key, default)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-                raise ConfigError(f"{key}={value!r} is not allowed: {key} must be an int (negative counts from the end)")
-            out[key] = int(value)
-        return out
+    schema = Schema(Param("start_dim", "int", 1, "the first axis flattened"),
+                    Param("end_dim", "int", -1, "the last axis flattened"))
 
     def dims(self, rank: int) -> tuple[int, int]:
         """(start, end) as non-negative axes of an input of this rank, or InputError."""
@@ -157,12 +139,12 @@ class Flatten(Layer):
         return x.reshape(self.output_shape({"x": x.shape}))
 
     @classmethod
-    def configs(cls, *, max_rank: int = 4, max_side: int = 3, **fixed):
+    def configs(cls, *, max_rank: int = 4, max_side: int = 3, **held):
         """``(flatten, shapes)``: rank 1–``max_rank`` (4), sides 1–``max_side`` (3), start_dim and end_dim
         drawn valid (negative ones too) unless held. Shrinks towards rank 1 and the default dims."""
         check_bound("max_rank", max_rank, 1)
         check_bound("max_side", max_side, 1)
-        held = held_params(cls, fixed)
+        held = held_params(cls, held)
         return _flatten_configs(max_rank, max_side, held)
 
 

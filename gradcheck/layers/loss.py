@@ -22,21 +22,17 @@ import sympy as sp
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ..errors import ConfigError, InputError
+from ..errors import InputError
 from ..drawing import check_bound, held_params
 from . import numpy_ops as ops
 from .base import IndexRule, Layer
-from .linear import _no_params
+from .schema import Param, Schema
 
 REDUCTIONS = ("mean", "sum")
 
 
-def _reduction(layer, params) -> dict:
-    _no_params(layer, params, ("reduction",))
-    reduction = params.get("reduction", "mean")
-    if reduction not in REDUCTIONS:
-        raise ConfigError(f"reduction={reduction!r} is not allowed: reduction must be 'mean' or 'sum'")
-    return {"reduction": reduction}
+REDUCTION = Schema(Param("reduction", "choice", REDUCTIONS[0], "how the per-element losses are combined",
+                         choices={"mean": "", "sum": ""}))
 
 
 def _float(a):
@@ -54,8 +50,7 @@ class SoftmaxCrossEntropy(Layer):
     exact = False
     closed_on_integers = False
 
-    def validate(self, params):
-        return _reduction(self, params)
+    schema = REDUCTION
 
     def check_shapes(self, shapes):
         n, c = shapes["logits"]
@@ -131,13 +126,13 @@ class SoftmaxCrossEntropy(Layer):
         return indices if shapes["target"] == (n,) else indices.map(lambda t: np.eye(classes, dtype=np.int64)[t])
 
     @classmethod
-    def configs(cls, *, max_batch: int = 3, max_side: int = 4, one_hot: bool | None = None, **fixed):
+    def configs(cls, *, max_batch: int = 3, max_side: int = 4, one_hot: bool | None = None, **held):
         """``(softmax_cross_entropy, shapes)``: batch 1–``max_batch`` (3), classes 1–``max_side`` (4), target
         as class indices or one-hot rows (``one_hot`` True/False to hold, None to draw), reduction drawn unless
         held. Shrinks towards one sample, one class, class-index targets and reduction 'mean'."""
         check_bound("max_batch", max_batch, 1)
         check_bound("max_side", max_side, 1)
-        return _loss_configs(cls, held_params(cls, fixed), max_batch, max_side, one_hot)
+        return _loss_configs(cls, held_params(cls, held), max_batch, max_side, one_hot)
 
 
 @st.composite
@@ -162,8 +157,7 @@ class Mse(Layer):
     def closed_on_integers(self):  # "mean" divides by the number of elements
         return self.params["reduction"] == "sum"
 
-    def validate(self, params):
-        return _reduction(self, params)
+    schema = REDUCTION
 
     def check_shapes(self, shapes):
         if shapes["pred"] != shapes["target"]:
@@ -197,12 +191,12 @@ class Mse(Layer):
         return total / pred.size if self.params["reduction"] == "mean" else total
 
     @classmethod
-    def configs(cls, *, max_rank: int = 3, max_side: int = 3, **fixed):
+    def configs(cls, *, max_rank: int = 3, max_side: int = 3, **held):
         """``(mse, shapes)``: rank 1–``max_rank`` (3), sides 1–``max_side`` (3), reduction drawn unless held.
         Shrinks towards one element and reduction 'mean'."""
         check_bound("max_rank", max_rank, 1)
         check_bound("max_side", max_side, 1)
-        return _mse_configs(held_params(cls, fixed), max_rank, max_side)
+        return _mse_configs(held_params(cls, held), max_rank, max_side)
 
 
 @st.composite

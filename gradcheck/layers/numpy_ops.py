@@ -14,6 +14,8 @@ from fractions import Fraction
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import geometry
+
 
 def dilate_by(a: np.ndarray, factor: tuple[int, ...]) -> np.ndarray:
     """Insert ``factor − 1`` zeros between neighbouring entries along each spatial axis.
@@ -74,8 +76,8 @@ def correlate(x: np.ndarray, w: np.ndarray, *, stride: tuple[int, ...], dilation
     x (N, C, *S), w (O, C/groups, *K) -> (N, O, *S_out) with S_out = ⌊(S − d(K−1) − 1)/s⌋ + 1.
     """
     nsp = x.ndim - 2
-    extent = tuple(d * (k - 1) + 1 for k, d in zip(w.shape[2:], dilation))
-    windows = sliding_window_view(x, extent, axis=tuple(range(2, 2 + nsp)))
+    extents = tuple(geometry.extent(k, d) for k, d in zip(w.shape[2:], dilation))
+    windows = sliding_window_view(x, extents, axis=tuple(range(2, 2 + nsp)))
     # windows: (N, C, *S_full, *extent); keep every s-th window and every d-th tap inside it.
     windows = windows[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)
                       + tuple(slice(None, None, d) for d in dilation)]

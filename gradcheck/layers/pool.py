@@ -27,8 +27,10 @@ import sympy as sp
 
 from ..errors import ConfigError
 from . import numpy_ops as ops
-from ._pooling import TIES, Pool2d, _flag, scatter_add
+from . import geometry
+from ._pooling import CEIL_MODE, KERNEL_SIZE, PADDING, STRIDE, TIES, Pool2d, scatter_add
 from .base import IndexRule
+from .schema import Param, Schema
 
 __all__ = ["AvgPool2d", "MaxPool2d", "scatter_add"]
 
@@ -37,15 +39,11 @@ class MaxPool2d(Pool2d):
     """2-D max pooling: x (N, C, H, W); −∞ padding; ties to the first maximum (or split)."""
 
     name = "max_pool2d"
-    parameters = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "ties")
-
-    def validate(self, params):
-        out = super().validate(params)
-        ties = params.get("ties", "first")
-        if ties not in TIES:
-            raise ConfigError(f"ties={ties!r} is not allowed: ties must be 'first' (PyTorch: the first maximum "
-                              "in row-major window order) or 'split' (TensorFlow: shared equally)")
-        return {**out, "ties": ties}
+    schema = Schema(KERNEL_SIZE, STRIDE, PADDING,
+                    Param("dilation", "ints", 1, "spacing between window taps per axis", minimum=1), CEIL_MODE,
+                    Param("ties", "choice", TIES[0], "which maximum of a tied window gets the gradient",
+                          choices={TIES[0]: "PyTorch: the first maximum in row-major window order",
+                                   TIES[1]: "TensorFlow: shared equally"}))
 
     @property
     def closed_on_integers(self):  # splitting divides: G/2 is not an integer
@@ -119,22 +117,23 @@ class AvgPool2d(Pool2d):
     """2-D average pooling: x (N, C, H, W); torch's divisor (count_include_pad, divisor_override, ceil_mode)."""
 
     name = "avg_pool2d"
-    parameters = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
+    schema = Schema(KERNEL_SIZE, STRIDE, PADDING, CEIL_MODE,
+                    Param("count_include_pad", "flag", None, "count the zero padding in the divisor", optional=True,
+                          shown_default="None: True (False with padding 'same')"),
+                    Param("divisor_override", "nonzero_int", None, "divide every window by this instead",
+                          optional=True))
     closed_on_integers = False  # it divides
 
     def validate(self, params):
         out = super().validate(params)
         same = out["padding"] == "same"
-        include = params.get("count_include_pad")
+        include = out["count_include_pad"]
         if include is None:
             include = not same
-        elif _flag("count_include_pad", include) and same:
+        elif include and same:
             raise ConfigError("count_include_pad=True is not allowed with padding='same': TensorFlow's 'SAME' "
                               "average divides by the real elements only")
-        divisor = params.get("divisor_override")
-        if divisor is not None and (not isinstance(divisor, int) or isinstance(divisor, bool) or divisor == 0):
-            raise ConfigError(f"divisor_override={divisor!r} is not allowed: it must be None or a nonzero int")
-        return {**out, "count_include_pad": bool(include), "divisor_override": divisor}
+        return {**out, "count_include_pad": include}
 
     def divisor_parts(self, size):
         """Per axis, the divisor's factor for each window: torch clips the window to [−p, S + p) when
@@ -143,7 +142,7 @@ class AvgPool2d(Pool2d):
         parts = []
         for n, out, k, s, (pb, pa) in zip(size, self.out_sizes(size), p["kernel_size"], p["stride"],
                                           self.pads(size)):
-            start = s * np.arange(out) - pb
+            start = geometry.window_starts(out, stride=s, pad_before=pb)
             end = np.minimum(start + k, n + pa)
             parts.append(end - start if p["count_include_pad"] else np.minimum(end, n) - np.maximum(start, 0))
         return parts

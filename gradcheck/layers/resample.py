@@ -19,14 +19,9 @@ from hypothesis import strategies as st
 from ..errors import ConfigError, InputError
 from ..drawing import arrays, check_bound, held_params
 from . import numpy_ops as ops
-from ._params import int_tuple
+from . import geometry
+from .schema import REQUIRED, Param, Schema
 from .base import IndexRule, Layer
-
-
-def _check_unknown(name, params, allowed):
-    unknown = set(params) - set(allowed)
-    if unknown:
-        raise ConfigError(f"{name} has no parameter {sorted(unknown)[0]!r}; its parameters are {', '.join(allowed)}")
 
 
 class MaxUnpool2d(Layer):
@@ -36,23 +31,27 @@ class MaxUnpool2d(Layer):
     inputs, required, differentiable = ("x", "indices"), 2, ("x",)
     ranks, promotable = {"x": 4, "indices": 4}, {"x": 2, "indices": 2}
 
+    schema = Schema(Param("kernel_size", "ints", REQUIRED, "the window size of the max_pool2d undone", minimum=1),
+                    Param("stride", "ints", None, "the stride of the max_pool2d undone", minimum=1, optional=True,
+                          shown_default="None: kernel_size"),
+                    Param("padding", "ints", 0, "the padding of the max_pool2d undone", minimum=0),
+                    Param("output_size", "ints", None, "the output's spatial size (H, W), within the default ± "
+                          "stride; (N, C, H, W) also taken", minimum=1, optional=True,
+                          shown_default="None: (S − 1)·s − 2p + k"))
+
     def validate(self, params):
-        _check_unknown(self.name, params, ("kernel_size", "stride", "padding", "output_size"))
-        if params.get("kernel_size") is None:
-            raise ConfigError("max_unpool2d needs kernel_size (an int or a pair of ints >= 1)")
-        kernel = int_tuple("kernel_size", params["kernel_size"], 2, minimum=1)
-        stride = params.get("stride")
         size = params.get("output_size")
-        if size is not None:
-            size = tuple(size)[-2:] if isinstance(size, (tuple, list)) and len(size) == 4 else size
-            size = int_tuple("output_size", size, 2, minimum=1)
-        stride = kernel if stride is None else int_tuple("stride", stride, 2, minimum=1)
-        return {"kernel_size": kernel, "stride": stride,
-                "padding": int_tuple("padding", params.get("padding", 0), 2, minimum=0), "output_size": size}
+        if isinstance(size, (tuple, list)) and len(size) == 4:  # torch also takes the full (N, C, H, W)
+            params = {**params, "output_size": tuple(size)[-2:]}
+        out = super().validate(params)
+        if out["stride"] is None:
+            out["stride"] = out["kernel_size"]
+        return out
 
     def default_size(self, size):
         p = self.params
-        return tuple((n - 1) * s - 2 * q + k for n, s, q, k in zip(size, p["stride"], p["padding"], p["kernel_size"]))
+        return tuple(geometry.unpool_output_size(n, k, stride=s, padding=q)
+                     for n, s, q, k in zip(size, p["stride"], p["padding"], p["kernel_size"]))
 
     def check_shapes(self, shapes):
         if shapes["indices"] != shapes["x"]:
@@ -124,7 +123,7 @@ class MaxUnpool2d(Layer):
 
     @classmethod
     def configs(cls, *, max_batch: int = 2, max_channels: int = 2, max_side: int = 3, max_kernel: int = 3,
-                max_stride: int = 3, max_padding: int = 1, **fixed):
+                max_stride: int = 3, max_padding: int = 1, **held):
         """(layer, shapes): input sides 1–``max_side`` (3), kernel 1–``max_kernel``, stride 1–``max_stride`` or
         = kernel, padding 0–min(``max_padding``, (k−1)/2), output_size default or drawn in torch's range, never
         smaller than the input (room for distinct indices). Shrinks towards 1×1, kernel 1, no padding, the default
@@ -133,7 +132,7 @@ class MaxUnpool2d(Layer):
                             ("max_kernel", max_kernel), ("max_stride", max_stride)]:
             check_bound(name, value, 1)
         check_bound("max_padding", max_padding, 0)
-        held = {k: v for k, v in cls(**{"kernel_size": 1, **fixed}).params.items() if k in fixed} if fixed else {}
+        held = held_params(cls, held, kernel_size=1)  # kernel_size is required: 1 stands in
 
         @st.composite
         def draw_config(draw):
@@ -160,23 +159,20 @@ class _Upsample(Layer):
     inputs, required, differentiable = ("x",), 1, ("x",)
     ranks, promotable = {"x": 4}, {"x": 2}
 
-    def validate(self, params):
-        _check_unknown(self.name, params, ("scale_factor",))
-        if params.get("scale_factor") is None:
-            raise ConfigError(f"{self.name} needs scale_factor (an int or a pair of ints >= 1)")
-        return {"scale_factor": int_tuple("scale_factor", params["scale_factor"], 2, minimum=1)}
+    schema = Schema(Param("scale_factor", "ints", REQUIRED, "the integer factor each spatial axis grows by",
+                          minimum=1))
 
     def output_shape(self, shapes):
-        (n, c, h, w), (sh, sw) = shapes["x"], self.params["scale_factor"]
-        return (n, c, h * sh, w * sw)
+        (n, c, *size), scale = shapes["x"], self.params["scale_factor"]
+        return (n, c) + tuple(geometry.upsample_output_size(h, f) for h, f in zip(size, scale))
 
     @classmethod
-    def configs(cls, *, max_batch: int = 2, max_channels: int = 2, max_side: int = 4, max_scale: int = 3, **fixed):
+    def configs(cls, *, max_batch: int = 2, max_channels: int = 2, max_side: int = 4, max_scale: int = 3, **held):
         """(layer, shapes): sides 1–``max_side`` (4), scale 1–``max_scale`` (3) per axis; shrinks towards 1."""
         for name, value in [("max_batch", max_batch), ("max_channels", max_channels), ("max_side", max_side),
                             ("max_scale", max_scale)]:
             check_bound(name, value, 1)
-        held = held_params(cls, fixed)
+        held = held_params(cls, held)
         scale = st.just(held["scale_factor"]) if "scale_factor" in held else st.tuples(*[st.integers(1, max_scale)] * 2)
         sides = st.tuples(st.integers(1, max_batch), st.integers(1, max_channels), st.integers(1, max_side),
                           st.integers(1, max_side))

@@ -15,10 +15,12 @@ from __future__ import annotations
 import sympy as sp
 from hypothesis import strategies as st
 
-from ..errors import ConfigError, InputError
+from ..errors import InputError
 from ..drawing import check_bound, held_params, per_axis
+from . import geometry
 from .base import IndexRule, Layer
-from .conv import Conv2d
+from .conv import DILATION, PADDING, STRIDE, Conv2d
+from .schema import Schema
 
 
 class SeparableConv2d(Layer):
@@ -34,16 +36,10 @@ class SeparableConv2d(Layer):
     promotable = {"x": 2, "w_depthwise": 2, "b": 0}
 
     @classmethod
-    def configs(cls, *, extensions: bool = False, **bounds_and_fixed):
-        return separable_configs(extensions=extensions, **bounds_and_fixed)
+    def configs(cls, *, extensions: bool = False, **bounds_and_held):
+        return separable_configs(extensions=extensions, **bounds_and_held)
 
-    def validate(self, params):
-        unknown = set(params) - {"stride", "padding", "dilation"}
-        if unknown:
-            raise ConfigError(f"{self.name} has no parameter {sorted(unknown)[0]!r}; "
-                              "its parameters are stride, padding, dilation (of the depthwise step)")
-        conv = Conv2d(**params).params
-        return {k: conv[k] for k in ("stride", "padding", "dilation")}
+    schema = Schema(STRIDE, PADDING, DILATION)  # of the depthwise step (the pointwise one is 1×1)
 
     def depthwise(self, c_in: int) -> Conv2d:
         return Conv2d(**self.params, groups=c_in)
@@ -98,7 +94,7 @@ class SeparableConv2d(Layer):
 
 def separable_configs(*, max_batch: int = 2, max_channels: int = 3, max_multiplier: int = 2, max_side: int = 6,
                       max_kernel: int = 3, max_stride: int = 2, max_padding: int = 1, max_dilation: int = 2,
-                      bias: bool | None = None, extensions: bool = False, **fixed):
+                      bias: bool | None = None, extensions: bool = False, **held):
     """A separable convolution and shapes that fit it: ``(layer, shapes)``.
 
     Defaults: batch 1–``max_batch`` (2), C_in and C_out 1–``max_channels`` (3), depth multiplier
@@ -113,7 +109,7 @@ def separable_configs(*, max_batch: int = 2, max_channels: int = 3, max_multipli
         check_bound(name, value, 1)
     check_bound("max_padding", max_padding, 0)
     return _separable_configs(max_batch, max_channels, max_multiplier, max_side, max_kernel, max_stride, max_padding,
-                              max_dilation, bias, held_params(SeparableConv2d, fixed), extensions)
+                              max_dilation, bias, held_params(SeparableConv2d, held), extensions)
 
 
 @st.composite
@@ -135,7 +131,7 @@ def _separable_configs(draw, max_batch, max_channels, max_multiplier, max_side, 
         room = side + (2 * padding[axis] if isinstance(padding, tuple) else 0)
         if padding == "same":
             room = side + (max_kernel - 1) * dilation[axis]
-        kernel.append(draw(st.integers(1, max(1, min(max_kernel, (room - 1) // dilation[axis] + 1)))))
+        kernel.append(draw(st.integers(1, min(max_kernel, geometry.largest_kernel(room, dilation[axis])))))
         sides.append(side)
     shapes = {"x": (draw(st.integers(1, max_batch)), c_in, *sides), "w_depthwise": (depth, 1, *kernel),
               "w_pointwise": (c_out, depth, 1, 1)}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import numpy_ops as ops
+from ..layers import numpy_ops as ops, geometry
 from ..layers import layer as make_layer
 from . import mistake
 
@@ -33,7 +33,8 @@ def backward_with_stride(layer, arrays, g, stride):
     p = layer.params
     pads = layer.pads(w.shape[2:], x.shape[2:])
     x_padded = ops.pad(x, pads)
-    reach = [s * (n - 1) + d * (k - 1) + 1 for s, n, d, k in zip(stride, g.shape[2:], p["dilation"], w.shape[2:])]
+    reach = [geometry.reach(n, k, stride=s, dilation=d) for s, n, d, k in zip(stride, g.shape[2:], p["dilation"],
+                                                                              w.shape[2:])]
     fitted = tuple((0, r - n) for r, n in zip(reach, x_padded.shape[2:]))  # cut or zero-extend to the windows' reach
     g_dilated = ops.dilate_by(g, stride)
     grad_w = layer.weight_gradient(ops.pad(x_padded, fitted), g_dilated, w.shape[2:], p["dilation"])

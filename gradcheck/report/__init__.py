@@ -22,6 +22,7 @@ from .. import _io
 from ..errors import ConfigError
 from ..layers import layer as make_layer
 from ..layers._params import fmt
+from ..layers.schema import command_args
 from . import document
 from .derivation import Derivation
 from .family import FAMILIES, Family, default_layer, family_of, generic_small_shapes, pinned_data, register
@@ -137,8 +138,9 @@ def report(layer, *inputs, grad_out=None, size="small", seed: int = 0, name: str
         origin, seed_shown = f"Small integers drawn from seed {seed}.", seed
     stem = _stem(layer, sides if not inputs else None, seed if not inputs else 0, name)
     if command is None:
-        held = " ".join(f"--{k} {fmt(v).strip(chr(39)).replace(', ', ',').strip('()')}"
-                        for k, v in layer.params.items() if v != default_layer(type(layer)).params.get(k))
+        # spelled as the parameters are named (--output_padding, which the CLI takes too), as the committed reports are
+        held = command_args({k: v for k, v in layer.params.items() if v != default_layer(type(layer)).params.get(k)},
+                            dashes=False)
         command = " ".join(p for p in ["gradcheck report", layer.name, held,
                                        f"--size {size}" if sides else "", f"--seed {seed}" if seed else ""] if p)
     d = Derivation(layer, shapes, arrays, g, origin=origin, command=command, seed=seed_shown)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _io
+from ..layers.schema import command_args
 
 ALL_FORMATS = ("md", "html", "tex")
 
@@ -37,7 +38,7 @@ def add_parser(subparsers):
     return r
 
 
-def _formats(text, default):
+def parse_formats(text, default):
     from ..errors import ConfigError
 
     if text is None:
@@ -117,26 +118,25 @@ def run(args) -> int:
 
     if args.all == bool(args.target):
         raise ConfigError("give one layer name, a case file, or --all")
-    _formats(args.format, ())  # a bad --format or --out is refused before any report is built
+    parse_formats(args.format, ())  # a bad --format or --out is refused before any report is built
     _io.folder(args.out)
     if args.all:
-        written = _all(args, _formats(args.format, ALL_FORMATS))
+        written = _all(args, parse_formats(args.format, ALL_FORMATS))
     elif args.target.endswith(".toml") or Path(args.target).is_file():
         if args.held or args.size != "small":
             raise ConfigError("a case file gives its own parameters and data: drop --size and layer parameters")
-        written = _case_reports(Path(args.target), Path(args.out), _formats(args.format, ("html",)))
+        written = _case_reports(Path(args.target), Path(args.out), parse_formats(args.format, ("html",)))
     else:
         command = _command(args)
         written = report(args.target, size=args.size, seed=args.seed, command=command, **args.held).write(
-            args.out, _formats(args.format, ("html",)))
+            args.out, parse_formats(args.format, ("html",)))
     for path in written:
         print(path)
     return 0
 
 
 def _command(args) -> str:
-    held = " ".join(f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, tuple) else v}"
-                    for k, v in args.held.items())
+    held = command_args(args.held)
     parts = ["gradcheck report", args.target, held, f"--size {args.size}" if args.size != "small" else "",
              f"--seed {args.seed}" if args.seed else ""]
     return " ".join(p for p in parts if p)

@@ -38,10 +38,9 @@ def small_shapes(layer, size=None):
             candidates = []
             for side in range(3, 13):
                 x = (1, 1) + tuple(sides) + (side,) * (nd - axis)
-                pads = layer.pads(kernel, x[2:])[axis]
-                room = side + sum(pads) - dilation[axis] * (kernel[axis] - 1) - 1
-                if room >= 0 and room // stride[axis] + 1 >= 2:
-                    candidates.append((room % stride[axis] != 0, side))
+                count = layer.window_counts(kernel, x[2:])[axis]
+                if count.fits and count.out >= 2:
+                    candidates.append((count.unread != 0, side))
             sides.append(min(candidates)[1] if candidates else 3)
     groups = layer.params["groups"]  # one channel per group
     return {"x": (1, groups) + tuple(sides), "w": (groups, 1) + kernel, "b": (groups,)}
@@ -70,9 +69,8 @@ def output_size(d) -> list:
         def formula(S, PB, PA, D, K, Sd):
             return total(sp.floor(Frac(total(S, PB, PA, Minus(product(D, total(K, Minus(1)))), Minus(1)), Sd),
                                   evaluate=False), 1)
-        room = n + pb + pa - dl * (k - 1) - 1
-        result = room // s + 1
-        invariant(result == d.out_shape[2 + axis], "output-size arithmetic disagrees with the layer's output_shape")
+        count = d.layer.window_counts(kernel, size)[axis]  # the layer's own arithmetic (layers.geometry)
+        room, result = count.room, count.out
         rows.append([sp.Symbol(f"{name}_out"), formula(*symbols),
                      formula(*[sp.Integer(v) for v in (n, pb, pa, dl, k, s)]),
                      total(sp.floor(Frac(room, s), evaluate=False), 1), sp.Integer(result)])

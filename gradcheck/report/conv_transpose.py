@@ -21,6 +21,7 @@ from .conv import (AXES, axis_text, geometry_of, identity_steps, matrix_of, padd
 from .derivation import UPSTREAM, as_matrix, cell_names, display_array, invariant, rationals, squeeze2d
 from .family import Family, register
 from .document import Display, Heading, Para
+from ..layers.geometry import transposed_output_size
 from .mathprint import Apply, Minus, Name, Pair, Partial, product, total
 
 OUTPUT_PADDING = Name(r"\mathit{output\_padding}", "output_padding")
@@ -49,8 +50,7 @@ def output_size(d) -> list:
             return total(product(total(S, Minus(1)), Sd), Minus(product(2, P)), product(D, total(K, Minus(1))),
                          OP, 1)
         n, s, pad, dl, k, op = values
-        result = (n - 1) * s - 2 * pad + dl * (k - 1) + op + 1
-        invariant(result == d.out_shape[2 + axis], "output-size arithmetic disagrees with the layer's output_shape")
+        result = transposed_output_size(n, k, stride=s, padding=pad, output_padding=op, dilation=dl)
         general = formula(*[sp.Symbol(t) for t in (name, "s", "p", "d", "k")] + [OUTPUT_PADDING])
         rows.append([sp.Symbol(f"{name}_out"), general,
                      formula(*[sp.Integer(v) for v in values]), sp.Integer(result)])

@@ -54,12 +54,10 @@ def output_size(d) -> list:
             extent = product(D, total(K, Minus(1)))
             room = total(S, PB, PA, Minus(extent), Minus(1), *([total(Sd, Minus(1))] if ceil else []))
             return total(sp.floor(Frac(room, Sd), evaluate=False), 1)
-        room = n + pb + pa - dl * (k - 1) - 1 + (s - 1 if ceil else 0)
-        result = room // s + 1
-        if ceil and (result - 1) * s >= n + pb:
-            dropped.append((name, result, (result - 1) * s - pb))
-            result -= 1
-        invariant(result == d.out_shape[2 + axis], "output-size arithmetic disagrees with the layer's output_shape")
+        count = layer.window_counts(size)[axis]  # the layer's own arithmetic (layers.geometry)
+        room, result = count.room, count.out
+        if count.dropped:
+            dropped.append((name, count.counted, count.last_start))
         rows.append([sp.Symbol(f"{name}_out"), formula(*symbols),
                      formula(*[sp.Integer(v) for v in (n, pb, pa, dl, k, s)]),
                      total(sp.floor(Frac(room, s), evaluate=False), 1)] + ([] if dropped and dropped[-1][0] == name
