@@ -145,6 +145,6 @@ def test_exact_names_one_thing():
     # "exact" is a layer whose oracles are held to == (Layer.exact, Plan.exact) and a result compared with ==;
     # converting data (symbolic.as_exact) and telling its kind (is_rational_data) have names of their own
     found = [f"{m}:{node.lineno} {node.name}" for m, p in MODULES.items() for node in ast.walk(ast.parse(p.read_text()))
-             if isinstance(node, ast.FunctionDef) and node.name in ("exact", "is_exact", "_exact_if_large")
+             if isinstance(node, ast.FunctionDef) and node.name in ("exact", "is_exact", "_exact_if_large", "_python_ints_if_large")
              and not any(isinstance(d, ast.Name) and d.id == "property" for d in node.decorator_list)]
     assert not found, found

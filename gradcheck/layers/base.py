@@ -303,9 +303,9 @@ class Layer(ABC):
         if not self.exact:
             for name, arr in [*arrays.items(), ("grad_out", g)]:
                 _check_float_range(self.name, name, arr)
-        return self._python_ints_if_large(arrays, g, given)
+        return self.python_ints_if_large(arrays, g, given)
 
-    def _python_ints_if_large(self, arrays, g, given):
+    def python_ints_if_large(self, arrays, g, given):
         """Integer inputs whose products could pass int64 become object arrays of Python ints (exact, never
         wrapped); small ones stay int64, the fast path."""
         if value_bound(self, list(arrays.values()) + ([] if g is None else [g])) < INT64_SAFE:
