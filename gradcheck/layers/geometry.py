@@ -78,7 +78,8 @@ class WindowCount:
     @property
     def out(self) -> int:
         """The output size; < 1 when the window does not fit the padded input."""
-        return self.counted - self.dropped
+        # a conditional, not counted - dropped: the proofs build this with SymPy symbols, and Add - bool fails
+        return self.counted - 1 if self.dropped else self.counted
 
     @property
     def fits(self) -> bool:
