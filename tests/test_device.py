@@ -209,6 +209,8 @@ def test_unknown_compile_options_are_dropped_and_remembered_per_platform(monkeyp
 
 def test_an_option_this_xla_does_not_know_costs_nothing_but_a_retry(monkeypatch):
     """Real XLA: a bogus option among the oracle's fast-compile options; the check still runs and the name is kept."""
+    # compiled for real: an executable from the persistent cache (an earlier run of this test) would hide the retry
+    monkeypatch.setenv("GRADCHECK_JAX_CACHE", "0")
     monkeypatch.setattr(jax_oracle, "_FAST_COMPILE", {**jax_oracle._FAST_COMPILE, "xla_gradcheck_no_such_option": True})
     monkeypatch.setattr(jax_oracle, "_UNKNOWN_OPTIONS", set(), raising=False)
     monkeypatch.setattr(jax_oracle, "_COMPILED", OrderedDict())
