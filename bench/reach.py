@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis.errors import NoSuchExample
 
 import gradcheck as gc
-from gradcheck.layers._numpy_ops import divide
+from gradcheck.layers.numpy_ops import divide
 from gradcheck.layers.pool import scatter_add
 from gradcheck.mistakes import CATALOGUE
 from gradcheck.strategies import examples

@@ -486,7 +486,7 @@ def jax(fn, *, layer: str | None = None):
 
         # the platform too, as the oracle's: with device= a program compiled for one device is not run on another
         key = (tuple(sorted(params.items())), wrt, tuple((v.shape, v.dtype.str) for v in values), grad_out.shape,
-               jax_oracle._platform())
+               jax_oracle.platform())
         return jax_oracle.compiled(programs, key, forward_and_vjp, values, grad_out, max_size=256)
 
     def run(inputs, params, grad_out=None):

@@ -278,7 +278,7 @@ def _named(fn, example: Example, quantity: str) -> list[str]:
                 predictions = mistakes.CATALOGUE[m].predict(layer, arrays, g)
             except Exception:  # the mistake cannot be made here: it cannot be what fn did
                 continue
-            if any(quantity in p and all(q not in p or mistakes._same(answers.get(q), p[q]) for q in held_to)
+            if any(quantity in p and all(q not in p or mistakes.same_values(answers.get(q), p[q]) for q in held_to)
                    for p in predictions):
                 kept.append(m)
         surviving = kept

@@ -35,8 +35,9 @@ from .errors import ConfigError, GradcheckError
 from .grading import cli as grading_cli
 from .layers import REGISTRY, layers
 from .layers.schema import command_args, flag
-from .report import cli as report_cli
+from .number_text import NotANumber, parse_number
 from .prove import cli as prove_cli
+from .report import cli as report_cli
 from .strategies import configs
 from .verify import choose_oracles, resolve_device, verify
 
@@ -69,9 +70,9 @@ def _param_value(text: str):
         return parts[0].lower() == "true"
     if len(parts) == 1 and parts[0].replace("_", "").isalpha():
         return parts[0]
-    try:
-        return float(text)
-    except ValueError:
+    try:  # the case files' number parser (a decimal or a fraction, exactly), then a float as the layers take it
+        return float(parse_number(text))
+    except NotANumber:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an int, a comma-separated list of ints, a number, true/false or a word") from None
 

@@ -108,7 +108,7 @@ def to_integers(layer, arrays: dict[str, np.ndarray], grad_out: np.ndarray) -> S
     ints = {name: m for name, (m, _) in split_arrays.items()}
     g = ints.pop("grad_out")
     # Products of wide integers could pass int64: then every differentiable input becomes Python ints.
-    ints, _, g = layer._exact_if_large(ints, g, {})
+    ints, _, g = layer.python_ints_if_large(ints, g, {})
     exponents = {name: exponent["grad_out"] + sum(exponent[f] for f in factors[name])
                  for name in arrays if name in layer.differentiable}
     return Scaled(ints, g, exponents)

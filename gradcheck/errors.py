@@ -21,3 +21,9 @@ class OutOfScope(GradcheckError):
     def __init__(self, message: str, parameter: str | None = None):
         super().__init__(message)
         self.parameter = parameter  # the layer parameter to hold (or narrow with where=), when one is known
+
+
+class ReportError(RuntimeError):
+    """A derivation report contradicts its own oracles (an identity, a worked window or the output-size arithmetic
+    disagrees with the SymPy rule): a bug in gradcheck, never bad input. The report is refused, not printed
+    wrong; raised explicitly, so the checks also run under ``python -O`` (which strips ``assert``)."""

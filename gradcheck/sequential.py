@@ -36,11 +36,12 @@ For exercises on whole networks (values are NumPy arrays; ints and Fractions sta
 - ``net.sgd_step(lr, *inputs, grad_out=None)`` -> dict chain input name -> parameter after one SGD step,
   w − lr·dL/dw, for every differentiable parameter ("0.w", "3.b", ...), in the shape given.
   Pass lr as a Fraction to stay exact.
-- ``net.walk(*inputs, grad_out=None, lr=None, override=None, update=None)`` -> :class:`Walk`: all of the
-  above from one pass (``inputs``, ``outputs``, ``grads``, ``updated``; the backward only with a grad_out,
-  the step only with lr or update). ``override={k: {"out": ..., "grad_<input>": ...}}`` replaces what stage
-  k computes and recomputes everything downstream of it; ``update(w, dL/dw) -> new w`` replaces the SGD
-  rule. Grading traces a catalogued mistake through a network with these (``gradcheck.grading.network``).
+- ``net.walk(*inputs, grad_out=None, lr=None, intervention=None)`` -> :class:`Walk`: all of the above from
+  one pass (``inputs``, ``outputs``, ``grads``, ``updated``; the backward only with a grad_out, the step only
+  with lr or an intervention's update rule). The one hook into a walk is an :class:`Intervention`:
+  ``Intervention({k: {"out": ..., "grad_<input>": ...}})`` replaces what stage k computes and recomputes
+  everything downstream of it; ``Intervention(update=f)``, ``f(w, dL/dw) -> new w``, replaces the SGD rule.
+  Grading traces a catalogued mistake through a network with it (``gradcheck.grading.network``).
 
 Chains are not a registry entry: a chain is configured by a list of layers, which a case file or
 ``gradcheck verify NAME --param`` cannot hold, and a drawn chain of ReLUs makes kinks (pre-activations of
@@ -50,18 +51,42 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Callable
 
 import numpy as np
 from hypothesis import strategies as st
 
 from . import symbolic
+from .drawing import check_bound
 from .errors import ConfigError, InputError
 from .layers import Layer, layer as make_layer
 from .layers.base import as_array
 from .layers.geometry import window_output_size
-from .strategies import check_bound
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """The one hook into :meth:`Sequential.walk`: what stages compute replaced, ``replace`` {stage index:
+    {"out": its output, "grad_<input>": a gradient it passes on}}, and/or the SGD rule, ``update(w, dL/dw) ->
+    new w``. Grading traces a catalogued mistake (or rounded intermediates) through a network with it; the
+    default replaces nothing."""
+
+    replace: dict = field(default_factory=dict)
+    update: Callable | None = None
+
+    def output(self, k: int, out):
+        """Stage k's output as the walk goes on with it."""
+        values = self.replace.get(k, {})
+        return np.asarray(values["out"]) if "out" in values else out
+
+    def gradients(self, k: int, grads: dict) -> dict:
+        """Stage k's gradients {local input name: dL/d(it)} as they are passed on."""
+        return {**grads, **{n[5:]: g for n, g in self.replace.get(k, {}).items() if n.startswith("grad_")}}
+
+
+NO_INTERVENTION = Intervention()
 
 
 class Sequential(Layer):
@@ -138,7 +163,7 @@ class Sequential(Layer):
             first = stage.inputs[0]
             rank = stage.ranks[first]
             if k == 0:  # x: stage 0's own rule (batch_norm takes any (N, C, *S)), on a zero-strided stand-in
-                current = self._promote("x", np.broadcast_to(np.int8(0), current)).shape
+                current = self.promoted_shape("x", current)
             elif (rank is None and len(current) == 0) or (rank is not None and len(current) != rank):
                 raise InputError(f"stage {k} ({stage.name}) takes a {rank or 'non-scalar'}"
                                  f"{'-D' if rank else ''} {first}, but stage {k - 1} ({self.stages[k - 1].name}) "
@@ -187,30 +212,28 @@ class Sequential(Layer):
                                   "(Sequential.sympy_forward / sympy_gradients)")
 
     # -- one walk forward and one backward, for every oracle ---------------------------------------
-    def _forward(self, values: dict, run, override=None) -> tuple[list[dict], object]:
-        """Stage inputs (dicts, local names) and the final output; ``run(stage, local inputs) -> output``.
-        ``override`` {stage index: {"out": array}}: that stage's output is replaced (see ``walk``)."""
+    def _forward(self, values: dict, run, intervention=NO_INTERVENTION) -> tuple[list[dict], object]:
+        """Stage inputs (dicts, local names) and the final output; ``run(stage, local inputs) -> output``,
+        then ``intervention.output`` (see ``walk``)."""
         current, locals_ = values["x"], []
         for k, stage in enumerate(self.stages):
             local = {stage.inputs[0]: current, **{n: values[c] for n, c in self.own[k]}}
             locals_.append(local)
-            current = run(stage, local)
-            if "out" in (override or {}).get(k, ()):
-                current = np.asarray(override[k]["out"])
+            current = intervention.output(k, run(stage, local))
         return locals_, current
 
-    def _backward(self, locals_: list[dict], grad_out, gradients, override=None) -> tuple[list[dict], dict]:
+    def _backward(self, locals_: list[dict], grad_out, gradients,
+                  intervention=NO_INTERVENTION) -> tuple[list[dict], dict]:
         """Per-stage gradients (local names, "grad_out" the upstream one, every input the stage differentiates)
         and the chain's gradients by name, from ``_forward``'s stage inputs.
 
-        ``gradients(stage, local inputs, upstream) -> {local name: dL/d(name)}``; ``override`` {stage index:
-        {"grad_<input>": array}}: those gradients of that stage are replaced before they are passed on.
+        ``gradients(stage, local inputs, upstream) -> {local name: dL/d(name)}``, then ``intervention.gradients``
+        before they are passed on.
         """
         upstream, steps, chain = grad_out, [None] * len(self.stages), {}
         for k in reversed(range(len(self.stages))):
             stage = self.stages[k]
-            grads = gradients(stage, locals_[k], upstream)
-            grads.update({n[5:]: g for n, g in (override or {}).get(k, {}).items() if n.startswith("grad_")})
+            grads = intervention.gradients(k, gradients(stage, locals_[k], upstream))
             steps[k] = {"grad_out": upstream, **{f"grad_{n}": g for n, g in grads.items()
                                                  if g is not None and n in stage.differentiable}}
             chain.update({c: grads[n] for n, c in self.own[k] if c in self.differentiable})
@@ -255,23 +278,23 @@ class Sequential(Layer):
         return self.stages[int(k)].input_strategy(own, local[int(k)], kind)
 
     # -- exercises on whole networks ---------------------------------------------------------------
-    def walk(self, *inputs, grad_out=None, lr=None, override=None, update=None) -> Walk:
+    def walk(self, *inputs, grad_out=None, lr=None, intervention: Intervention | None = None) -> Walk:
         """Everything one NumPy pass computes, stage by stage (see :class:`Walk`); trace, backward_trace and
         sgd_step are views of it. The backward runs only when grad_out is given (they pass 1 for a chain
-        ending in a loss), the SGD step only when lr or ``update`` is given as well.
+        ending in a loss), the SGD step only when lr or the intervention's ``update`` is given as well.
 
-        ``override`` {stage index: {"out": array, "grad_<input>": array, ...}}: what that stage computes is
-        replaced by these arrays and everything downstream of it (later outputs, earlier gradients, the
-        step) is recomputed from them. ``update(param, grad) -> new param`` replaces the rule w − lr·dL/dw.
+        ``intervention`` (:class:`Intervention`): what one stage computes is replaced and everything downstream
+        of it (later outputs, earlier gradients, the step) is recomputed from it; or the rule w − lr·dL/dw is.
         """
-        override = override or {}
+        intervention = intervention or NO_INTERVENTION
         arrays, given, g = self.prepare(inputs, grad_out)
-        locals_, out = self._forward(arrays, self._numpy_run, override)
+        locals_, out = self._forward(arrays, self._numpy_run, intervention)
         outputs = [local[stage.inputs[0]] for local, stage in zip(locals_[1:], self.stages[1:])] + [out]
         walk = Walk(locals_, outputs)
         if g is None:
             return walk
-        walk.grads, chain = self._backward(locals_, g, self._numpy_gradients, override)
+        walk.grads, chain = self._backward(locals_, g, self._numpy_gradients, intervention)
+        update = intervention.update
         if update is None and lr is not None:
             _check_lr(lr)
             update = lambda w, grad: w - lr * grad  # noqa: E731

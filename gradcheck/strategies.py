@@ -23,21 +23,21 @@ import functools
 import inspect
 import itertools
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 from hypothesis import assume, strategies as st
 from hypothesis.errors import InvalidArgument
-from hypothesis.extra import numpy as hnp
 
-DATA_KINDS = ("integer", "rational", "float")
-
+from .drawing import DATA_KINDS, arrays, check_bound, per_axis
+from .errors import ConfigError, GradcheckError
+from .layers import REGISTRY, Layer, layer as make_layer
+from .layers.conv import conv_configs
 
 @dataclass(frozen=True)
 class Example:
     """One drawn case: a configured layer, its inputs (in call order) and an upstream gradient."""
 
-    layer: "Layer"  # noqa: F821  (gradcheck.layers imports this module)
+    layer: Layer
     inputs: tuple[np.ndarray, ...]
     grad_out: np.ndarray
 
@@ -53,85 +53,22 @@ class Example:
         return f"Example({self.layer!r}, shapes {self.shapes})\n{data}"
 
 
-def check_bound(name, value, low, high=None):
-    """Raise InvalidArgument at once when a strategy bound is not an int in [low, high]."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
-        allowed = f"an int >= {low}" + (f" and <= {high}" if high is not None else "")
-        raise InvalidArgument(f"{name}={value!r} is not allowed: {name} must be {allowed}")
-
-
-def arrays(shape, *, kind: str = "integer", min_value: int = -3, max_value: int = 3):
-    """Arrays of ``shape`` holding small numbers of one kind.
-
-    ``kind``: "integer" (int64 in [min_value, max_value], zeros and repeated values are frequent),
-    "rational" (Fractions with denominators up to 6 in that range, object dtype) or "float" (float64,
-    0 or of magnitude at least 2**-10).
-    """
-    if kind not in DATA_KINDS:
-        raise InvalidArgument(f"kind={kind!r} is not allowed: kind must be one of {', '.join(DATA_KINDS)}")
-    if min_value > max_value:
-        raise InvalidArgument(f"min_value={min_value!r} > max_value={max_value!r}")
-    if kind == "integer":
-        return hnp.arrays(np.int64, shape, elements=st.integers(min_value, max_value))
-    if kind == "float":
-        # Magnitudes below 2**-10 become 0: finite differences cannot resolve 1e-193 next to 1.
-        floats = st.floats(min_value, max_value, allow_subnormal=False).map(lambda v: v if abs(v) >= 2**-10 else 0.0)
-        return hnp.arrays(np.float64, shape, elements=floats)
-    # One integer array of indices into a table of Fractions, instead of st.fractions element by element
-    # (which builds a new strategy per element: ~80% of the time of the rational property tests). The table
-    # holds, for each denominator q = 1..6, the values round(k·q/6)/q of the 6·(max−min)+1 steps k/6 of the
-    # range: uniform indices draw denominators uniformly and values evenly, as st.fractions does (zeros,
-    # integers and repeats stay frequent). No fill value: every element is drawn, so arrays are rarely
-    # constant. The table is ordered by denominator, then |value|, so data shrinks as st.fractions' does:
-    # to smaller denominators, then towards zero.
-    table = _rational_table(min_value, max_value)
-    return hnp.arrays(np.int64, shape, elements=st.integers(0, len(table) - 1), fill=st.nothing()).map(
-        lambda index: _take(table, index))
-
-
-@functools.lru_cache(maxsize=None)
-def _rational_table(min_value: int, max_value: int) -> np.ndarray:
-    """round(k·q/6)/q for q = 1..6 and k = 6·min_value..6·max_value (an object array of Fractions, repeats
-    kept), ordered by q, then |value|, positive first."""
-    steps = sorted(range(6 * min_value, 6 * max_value + 1), key=lambda k: (abs(k), k < 0))
-    table = np.empty(6 * len(steps), dtype=object)
-    table[:] = [Fraction(round(Fraction(k * q, 6)), q) for q in range(1, 7) for k in steps]
-    return table
-
-
-def _take(table: np.ndarray, index: np.ndarray) -> np.ndarray:
-    out = np.empty(index.shape, dtype=object)  # also for shape (): table[index] is then a bare Fraction
-    out[...] = table[index]
-    return out
-
-
-def per_axis(draw, name, held, strategy, spatial):
-    """A held per-axis parameter as it is, or one drawn value per spatial axis."""
-    if name in held:
-        return held[name]
-    return tuple(draw(strategy) for _ in range(spatial))
+def _order(value):
+    """Sort key for the allowed values of a held set: ints first, in order, then the rest by repr."""
+    return (0, value, "") if isinstance(value, int) and not isinstance(value, bool) else (1, 0, repr(value))
 
 
 def held_params(layer_name: str, held: dict, **stand_ins) -> dict:
     """The caller's held parameters, validated at once by the layer (its schema: ConfigError naming the value and
     what is allowed) and normalised. ``stand_ins`` stand in, while validating only, for parameters the layer
     requires (a pool's kernel_size) or that a held one must fit (a transposed convolution's stride)."""
-    from .layers import layer as make_layer
-
     if not held:
         return {}
     return {k: v for k, v in make_layer(layer_name, **{**stand_ins, **held}).params.items() if k in held}
 
 
-def _order(value):
-    """Sort key for the allowed values of a held set: ints first, in order, then the rest by repr."""
-    return (0, value, "") if isinstance(value, int) and not isinstance(value, bool) else (1, 0, repr(value))
-
-
 def registered_name(layer) -> str:
     """The registered name of ``layer`` (a name, or a configured :class:`Layer`); InvalidArgument if unknown."""
-    from .layers import REGISTRY, Layer
-
     name = layer.name if isinstance(layer, Layer) else layer
     if name not in REGISTRY:
         raise InvalidArgument(f"layer={layer!r} is not registered; layers: {', '.join(sorted(REGISTRY))}")
@@ -149,9 +86,6 @@ def configs(layer, *, where=None, extensions: bool = False, **bounds_and_held):
     'same' with a stride, split max-pool ties) for the layers that have such extensions; held values are
     always honoured. ``where(layer, shapes) -> bool`` keeps only the configurations inside a declared scope.
     """
-    from .errors import ConfigError
-    from .layers import REGISTRY, Layer
-
     if isinstance(layer, Layer) and hasattr(layer, "stages"):  # a gc.sequential chain: its stages are held
         if bounds_and_held:
             raise ConfigError(f"{sorted(bounds_and_held)[0]}=...: a chain holds its stages' parameters; bounds and "
@@ -181,8 +115,6 @@ def configs(layer, *, where=None, extensions: bool = False, **bounds_and_held):
 def _chain_configs(draw, chain, extensions):
     """Shapes for a fixed chain: each stage's own inputs drawn by its strategy (its parameters held), their
     sizes carried over to the shape the previous stage gives it; the stage's own check_shapes has the last word."""
-    from .errors import GradcheckError
-
     shapes, current = {}, None
     for k, stage in enumerate(chain.stages):
         first = stage.inputs[0]
@@ -207,8 +139,6 @@ def _chain_configs(draw, chain, extensions):
 
 def _with_sets(name, build, kwargs):
     """``build(**kwargs)``, where a set-valued keyword holds its parameter to one of the set's values."""
-    from .errors import ConfigError
-
     sets = {k: sorted(v, key=_order) for k, v in kwargs.items() if isinstance(v, (set, frozenset))}
     if not sets:
         return build(**kwargs)
@@ -275,15 +205,6 @@ def _examples(draw, configs, kind, to_float=False):
                        for name, a in zip(shapes, inputs))
         grad_out = grad_out.astype(np.float64)
     return Example(configured, inputs, grad_out)
-
-
-def __getattr__(name):
-    # conv_configs lives with the convolution layer (gradcheck.layers.conv); re-exported here lazily
-    # because gradcheck.layers imports this module.
-    if name == "conv_configs":
-        from .layers.conv import conv_configs
-        return conv_configs
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["DTYPES", "Example", "arrays", "check_bound", "configs", "conv_configs", "data_dtype", "examples",

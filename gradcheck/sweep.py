@@ -632,8 +632,9 @@ def _read_results(handle, path: Path, check: dict, key: str) -> dict[str, dict]:
     try:
         header = json.loads(lines[0])
         theirs = header["gradcheck sweep"]
-        assert isinstance(theirs, dict) and isinstance(header["key"], str)
-    except (ValueError, KeyError, TypeError, AssertionError):
+        if not isinstance(theirs, dict) or not isinstance(header["key"], str):
+            raise TypeError  # the same refusal as unparsable JSON, below
+    except (ValueError, KeyError, TypeError):
         raise ConfigError(f"{where} is not a gradcheck sweep results file (line 1); give another --results "
                           "or remove it") from None
     if header["key"] != key:

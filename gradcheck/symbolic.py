@@ -403,7 +403,7 @@ def plan(layer: Layer, shapes: dict[str, tuple[int, ...]]) -> Plan:
     return compiled
 
 
-def exact(arr) -> np.ndarray:
+def as_exact(arr) -> np.ndarray:
     """Data as an object array of Python ints / Fractions (floats are converted exactly)."""
     arr = np.asarray(arr)
     if arr.dtype.kind in "iub":
@@ -442,7 +442,7 @@ def _as_grid(value, grid):
 
 
 def _prepare(layer: Layer, inputs: dict[str, np.ndarray]):
-    values = {k: exact(v) for k, v in inputs.items()}
+    values = {k: as_exact(v) for k, v in inputs.items()}
     p = plan(layer, {k: v.shape for k, v in values.items()})
     if not p.exact:
         with _precision():
@@ -483,7 +483,7 @@ def gradients(layer: Layer, inputs: dict[str, np.ndarray], grad_out) -> dict[str
     if hasattr(layer, "sympy_gradients"):
         return layer.sympy_gradients(inputs, grad_out)
     p, values = _prepare(layer, inputs)
-    g = exact(grad_out) if p.exact else _to_mpf(exact(grad_out))
+    g = as_exact(grad_out) if p.exact else _to_mpf(as_exact(grad_out))
     grads = {k: np.zeros(v.size, dtype=object) for k, v in values.items() if k in layer.differentiable}
     with _precision():
         for term in p.terms:

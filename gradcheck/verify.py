@@ -9,6 +9,7 @@ oracle whose removal leaves the others in agreement) and lists the first wrong e
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import numbers
 import time
@@ -19,10 +20,11 @@ import numpy as np
 
 from . import dyadic, symbolic
 from . import oracles as oracle_registry
+from . import number_text, symbolic
 from .oracles import jax_oracle
 from .errors import ConfigError
 from .layers import Layer, layer as make_layer
-from .layers.base import FLOAT64_EXACT, is_exact, value_bound
+from .layers.base import FLOAT64_EXACT, is_rational_data, value_bound
 from .tolerance import rtol_finite_differences, rtol_for, within
 
 MAX_SHOWN = 5
@@ -33,7 +35,7 @@ def data_kind(arrays) -> str:
     arrays, integers too large for int64, are integers)."""
     if all(a.dtype.kind in "iu" or a.dtype == object and all(type(v) is int for v in a.flat) for a in arrays):
         return "integer"
-    return "rational" if all(is_exact(a) for a in arrays) else "float"
+    return "rational" if all(is_rational_data(a) for a in arrays) else "float"
 
 
 def default_grad_out(shape, like_float: bool) -> np.ndarray:
@@ -44,14 +46,8 @@ def default_grad_out(shape, like_float: bool) -> np.ndarray:
     return g.astype(np.float64) if like_float else g
 
 
-def format_number(v) -> str:
-    if isinstance(v, Fraction):
-        if v.denominator == 1:
-            return str(v.numerator)
-        return f"{v.numerator}/{v.denominator}" if v.denominator < 10**6 else f"{float(v):.12g} (exact)"
-    if isinstance(v, (float, np.floating)):
-        return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{float(v):.12g}"
-    return str(v)
+# How verdicts print an oracle's number: a Fraction as a/b (its exact value), a float to 12 digits.
+format_number = functools.partial(number_text.format_number, fractions="ratio", float_digits=12)
 
 
 @dataclass
@@ -145,7 +141,7 @@ def _pair_rtol(layer: Layer, a: str, b: str, kind: str, results, integral: bool 
     result of a layer closed on integers is exact too while its magnitudes stay below 2**53, from a user's
     backward or an oracle exact on integer data (not finite differences, which round at every step).
     """
-    def exact(name):
+    def result_is_exact(name):
         spec = oracle_registry.ORACLES.get(name)
         dtypes = [np.asarray(g).dtype for g in results[name].values()]
         if all(d.kind in "iuO" for d in dtypes):
@@ -158,7 +154,7 @@ def _pair_rtol(layer: Layer, a: str, b: str, kind: str, results, integral: bool 
             return True
         return spec is not None and kind in spec.exact_on and (kind != "integer" or layer.closed_on_integers)
 
-    if layer.exact and exact(a) and exact(b):
+    if layer.exact and result_is_exact(a) and result_is_exact(b):
         return 0.0
     if "fd" in (a, b):
         return rtol_finite_differences()

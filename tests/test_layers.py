@@ -32,7 +32,9 @@ def test_oracles_agree_exactly_on_integer_data(name, data):
 @pytest.mark.parametrize("name", LAYERS)
 @given(data=st.data())
 def test_sympy_and_numpy_agree_exactly_on_rational_data(name, data):
-    verdict = _verify(data.draw(examples(name, kind="rational", extensions=True)))
+    # sympy and numpy only: jax computes in float64, which the float-data property already compares, and
+    # compiling a JAX program per drawn shape was most of this property's time
+    verdict = _verify(data.draw(examples(name, kind="rational", extensions=True)), oracles=("sympy", "numpy"))
     assert verdict.ok, str(verdict)
     if verdict.layer.exact:
         assert verdict.tolerances[("sympy", "numpy")] == 0.0

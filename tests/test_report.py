@@ -63,9 +63,25 @@ def test_stride2_report_walks_from_sums_to_the_identities(stride2):
 @pytest.mark.parametrize("name, params", [("conv2d", {"dilation": 2, "padding": "same"}),
                                           ("conv1d", {"stride": 3}), ("conv2d", {"stride": (2, 1)})])
 def test_collapse_holds_for_other_configurations(name, params):
-    # building asserts that every identity entry equals its chain-rule sum and the oracle's number
+    # building checks that every identity entry equals its chain-rule sum and the oracle's number
     r = report(name, **params)
     assert "collapse into two matrix identities" in r.markdown()
+
+
+@pytest.mark.parametrize("wrong", ["grad_w", "grad_x"])
+def test_a_report_whose_steps_contradict_the_oracle_is_refused(monkeypatch, wrong):
+    # ReportError, raised explicitly: a bare assert would vanish under python -O and the wrong report be written
+    from gradcheck.errors import ReportError
+    from gradcheck.report import conv as conv_report
+    steps = conv_report.identity_steps
+
+    def off_by_one(*args):
+        s = steps(*args)
+        s[wrong] = s[wrong] + 1
+        return s
+    monkeypatch.setattr(conv_report, "identity_steps", off_by_one)
+    with pytest.raises(ReportError, match="the identities on symbols disagree with the derived gradients"):
+        report("conv2d")
 
 
 def test_layer_without_a_family_gets_the_generic_report(monkeypatch):
@@ -426,3 +442,28 @@ def test_headless_chromium_renders_the_max_pool_report(tmp_path):
     pixels = np.asarray(Image.open(shot).convert("L"))
     inked = int((pixels < 128).any(axis=1).sum())
     assert inked > 1000, f"the screenshot is nearly blank: {inked} of 3000 rows hold dark pixels"
+
+
+def test_default_reports_do_not_depend_on_hypothesis_shrinking(monkeypatch):
+    # Hypothesis's shrinker may end elsewhere after a release; the committed reports/ must not move with it
+    import hypothesis
+    import numpy as np
+
+    from gradcheck.layers import layers
+    from gradcheck.report import family
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("hypothesis.find called for a default report")
+    monkeypatch.setattr(hypothesis, "find", refuse)
+    for name in layers():
+        layer = family.default_layer(name)
+        shapes = (family.family_of(layer).small_shapes or family.generic_small_shapes)(layer, None)
+        layer.check_shapes(shapes)
+        pinned = family.pinned_data(layer, shapes[layer.inputs[0]][-1:])
+        non_data = [k for k in shapes if k not in layer.differentiable]
+        if non_data:
+            assert pinned is not None and pinned[0] == shapes and set(pinned[1]) == set(non_data), name
+            g = np.zeros(layer.output_shape(shapes), dtype=np.int64)
+            inputs = [np.asarray(pinned[1][k]) if k in pinned[1] else np.zeros(v, dtype=np.int64)
+                      for k, v in shapes.items()]
+            layer.prepare(inputs, g)  # the pinned targets / indices are valid inputs of the layer

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 
 import gradcheck as gc
 from gradcheck import symbolic
-from gradcheck.sequential import Sequential
+from gradcheck.sequential import Intervention, Sequential
 from gradcheck.strategies import Example, _examples
 
 LECTURE_STAGES = ["conv2d", "relu", "flatten", "linear", "linear", "softmax_cross_entropy"]
@@ -226,14 +226,14 @@ def test_walk_overrides_one_stage_and_recomputes_everything_downstream():
     net = gc.sequential(["linear", "linear"], without=["0.b", "1.b"])
     x, w0, w1, g = np.array([[1, 2]]), np.array([[1, 0], [2, -1]]), np.array([[3, 1]]), np.array([[1]])
     h = np.array([[5, -2]])
-    walk = net.walk(x, w0, w1, grad_out=g, override={0: {"out": h}})
+    walk = net.walk(x, w0, w1, grad_out=g, intervention=Intervention({0: {"out": h}}))
     assert walk.outputs[0].tolist() == [[5, -2]] and walk.outputs[1].tolist() == [[13]]  # 3·5 + 1·(−2)
     assert walk.grads[1]["grad_w"].tolist() == [[5, -2]]
     wrong = np.array([[7, 0]])
-    walk = net.walk(x, w0, w1, grad_out=g, lr=F(1, 2), override={1: {"grad_x": wrong}})
+    walk = net.walk(x, w0, w1, grad_out=g, lr=F(1, 2), intervention=Intervention({1: {"grad_x": wrong}}))
     assert walk.grads[0]["grad_out"].tolist() == [[7, 0]] and walk.grads[0]["grad_w"].tolist() == [[7, 14], [0, 0]]
     assert walk.updated["0.w"].tolist() == [[F(-5, 2), -7], [2, -1]]  # w0 − ½·(wrong upstream)ᵀx
-    plus = net.walk(x, w0, w1, grad_out=g, update=lambda w, grad: w + grad).updated
+    plus = net.walk(x, w0, w1, grad_out=g, intervention=Intervention(update=lambda w, grad: w + grad)).updated
     assert plus["1.w"].tolist() == (w1 + net.backward_trace(g, x, w0, w1)[1]["grad_w"]).tolist()
     assert net.walk(x, w0, w1).grads is None  # no grad_out: the forward only
 

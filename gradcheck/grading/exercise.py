@@ -269,7 +269,8 @@ def _answer(ex, address: str, shape) -> object:
     decimal, else "a/b"), floats to one place beyond a ``decimals`` tolerance (else in full); in ``shape``
     when given."""
     from .network import align
-    from .values import _round_half_up, round_half_up
+    from ..number_text import rounded_decimal
+    from .values import round_half_up
 
     value = ex.expected[address]
     quantity = address.rpartition(".")[2]
@@ -290,7 +291,7 @@ def _answer(ex, address: str, shape) -> object:
             return float(v)
         f = Fraction(v)
         p = _places(f, 40)
-        return int(f) if f.denominator == 1 else f if p is None else _round_half_up(f, p)
+        return int(f) if f.denominator == 1 else f if p is None else rounded_decimal(f, p)
 
     out = np.empty(arr.shape, dtype=object)
     for index in np.ndindex(arr.shape):

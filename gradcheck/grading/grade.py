@@ -24,8 +24,6 @@ from . import slips as slip_rules
 from .casefile import SHAPE_QUANTITIES, CaseFileError, Exercise, check_answer
 from .network import Injection, SGDStep, align, strip_ones
 
-MAX_ENTRIES = 20  # wrong entries listed per quantity
-
 
 @dataclass
 class QuantityResult:

@@ -14,9 +14,10 @@ network as a whole has ``out``, ``loss``, ``out_shape`` and ``n_params``:
 
 Data: ``x`` is the network input (the first layer's first input); every other input of a layer is
 ``<name>.<input>`` (``conv.w``, ``ce.target``); ``grad_out`` is dL/d(final output), 1 when the final output
-is a scalar loss. Values are computed by ``gc.sequential``'s ``walk``; ``run`` takes an ``inject`` hook, passed
-on as walk's ``override`` / ``update``: a catalogued mistake's predictions replace one stage's results (or the
-SGD rule), and everything downstream is recomputed — how a mistake is traced to the quantities it spoils.
+is a scalar loss. Values are computed by ``gc.sequential``'s ``walk``; ``run`` takes an ``inject`` (or an
+``override`` of several stages), passed on as walk's one hook (``gradcheck.sequential.Intervention``): a
+catalogued mistake's predictions replace one stage's results (or the SGD rule), and everything downstream is
+recomputed — how a mistake is traced to the quantities it spoils.
 Shapes only (``out_shape``, ``n_params``, no data) are computed here, stage by stage, because a layer's first
 input may be given instead of the previous output there (parallel branches, LeNet's C3).
 """
@@ -29,7 +30,7 @@ import numpy as np
 from ..errors import ConfigError, InputError
 from ..layers import Layer
 from ..layers.base import promote_to_shape
-from ..sequential import Sequential
+from ..sequential import Intervention, Sequential
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ class Stage:
 @dataclass
 class Injection:
     """Replace what stage ``stage`` computes by a mistake's prediction (``out``, ``out_shape``, ``grad_*``),
-    or (``stage`` None) the SGD rule by ``update(param, its gradient) -> updated param`` (Sequential.walk's hooks)."""
+    or (``stage`` None) the SGD rule by ``update(param, its gradient) -> updated param`` (``run`` makes it
+    Sequential.walk's one hook, an Intervention)."""
 
     stage: int | None
     prediction: dict = field(default_factory=dict)
@@ -149,8 +151,9 @@ class Chain:
             g = promote_to_shape("grad_out", np.asarray(convert(g)), out_shape, "the output has")
         walk = Sequential([s.layer for s in self.stages], without=without).walk(
             *inputs, grad_out=g, lr=None if lr is None else self.rate(lr),
-            override={inject.stage: inject.prediction} if inject is not None and inject.stage is not None else override,
-            update=inject.update if inject is not None else None)
+            intervention=Intervention(
+                {inject.stage: inject.prediction} if inject is not None and inject.stage is not None else override or {},
+                inject.update if inject is not None else None))
         q = {stage.address("out"): out for stage, out in zip(self.stages, walk.outputs)}
         q["_arrays"], last = walk.inputs, walk.outputs[-1]
         if self.network:
@@ -170,7 +173,7 @@ class Chain:
         """``run`` as a hand calculation does it: every stage's output rounded half up to ``places`` decimals
         before the next stage uses it, and every gradient a stage passes on (to the stage before, and the
         parameter gradients the SGD step uses) rounded likewise. One run per stage and direction: each
-        rerun starts from the rounded values fixed so far (walk's ``override``)."""
+        rerun starts from the rounded values fixed so far (an ``override``: walk's Intervention)."""
         override: dict = {}
         for k, stage in enumerate(self.stages):
             q = self.run(data, lr, override=override)
@@ -194,7 +197,7 @@ def _promoted(layer: Layer, name: str, shape) -> tuple[int, ...]:
     bias), else, for an input of fixed rank, the leading axes of size 1 it leaves out put back
     (``promote_to_shape``'s rule: a (C, H, W) image is one sample, a 1-D weight row one output)."""
     try:
-        return layer._promote(name, _stand_in(shape)).shape
+        return layer.promoted_shape(name, shape)
     except InputError:
         rank = layer.ranks[name]
         if rank is None or len(shape) >= rank:

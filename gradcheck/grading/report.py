@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import mistakes
-from . import slips, values
+from ..number_text import format_number
+from . import slips
 
 
 def _score(results):
@@ -70,7 +71,8 @@ def gradescope_failure(reason: str) -> dict:
 
 def _entry(e, shown=None) -> str:
     where = "" if e["index"] is None else f"[{', '.join(map(str, e['index']))}]  " if e["index"] else ""
-    line = f"    {where}expected {shown if shown is not None else _fmt(e['expected'])}  given {_fmt(e['given'])}"
+    line = (f"    {where}expected {shown if shown is not None else format_number(e['expected'])}  "
+            f"given {format_number(e['given'])}")
     if "slip" in e:
         line += f"  ({slip_text(e['slip'])})"
     return line
@@ -79,12 +81,6 @@ def _entry(e, shown=None) -> str:
 def slip_text(slip: dict) -> str:
     """One line naming a slip: 'digits_transposed: 0.5238 is 0.2538 with two adjacent digits swapped'."""
     return str(slips.Slip(slip["id"], slip["intended"], slip["written"]))
-
-
-def _fmt(v) -> str:
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return values.show(v)
-    return str(v)
 
 
 def _quantity_lines(q) -> list[str]:

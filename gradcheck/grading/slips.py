@@ -19,6 +19,7 @@ from itertools import islice
 
 import numpy as np
 
+from ..number_text import rounded_decimal
 from . import values
 
 # id -> what was done, in a sentence a student understands; ids are stable (graders match on them, `expect` too)
@@ -103,7 +104,7 @@ def explain(raw, expected, tol: values.Tolerance, rounded=None) -> Slip | None:
             return None
         # a float as it prints: the rounded chain's 0.6525 is 0.6525, not 0.65249999...
         exact = Fraction(repr(float(value))) if isinstance(value, (float, np.floating)) else Fraction(value)
-        return values._round_half_up(exact, precision)
+        return rounded_decimal(exact, precision)
 
     def right(d: Decimal) -> bool:
         r = rounded_at(places(d))
@@ -145,7 +146,7 @@ def _intended(e: Fraction, tol: values.Tolerance, p: int, rounded: Decimal | Non
     then the rounded-intermediates value."""
     unit = Fraction(1, 10 ** p)
     h = tol.halfwidth(e)
-    centre = values._round_half_up(e, p)
+    centre = rounded_decimal(e, p)
     out, seen = [], set()
     steps = (centre + k * Decimal(unit.numerator).scaleb(-p) for k in _zigzag())
     for c in islice(steps, many):

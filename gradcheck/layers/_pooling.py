@@ -9,7 +9,7 @@ import sympy as sp
 from hypothesis import assume, strategies as st
 
 from ..errors import ConfigError, GradcheckError
-from ..strategies import arrays, check_bound, held_params
+from ..drawing import arrays, check_bound, held_params
 from . import geometry
 from .schema import REQUIRED, Param
 from .base import Layer
@@ -190,7 +190,7 @@ def pool_configs(cls, *, max_batch: int = 2, max_channels: int = 2, max_side: in
                         ("max_kernel", max_kernel), ("max_stride", max_stride), ("max_dilation", max_dilation)]:
         check_bound(name, value, 1)
     check_bound("max_padding", max_padding, 0)
-    held = held_params(cls.name, held, kernel_size=max_kernel)  # kernel_size is required: max_kernel stands in
+    held = held_params(cls, held, kernel_size=max_kernel)  # kernel_size is required: max_kernel stands in
     return _pool_configs(cls, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding, max_dilation,
                          held, extensions)
 

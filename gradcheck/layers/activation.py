@@ -20,7 +20,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from ..errors import InputError
-from ..strategies import arrays, check_bound, held_params
+from ..drawing import arrays, check_bound, held_params
 from .base import IndexRule, Layer
 from .schema import Param, Schema
 
@@ -54,7 +54,7 @@ class Elementwise(Layer):
         """``(layer, shapes)``: rank 1–``max_rank`` (4), sides 1–``max_side`` (3). Shrinks towards one element."""
         check_bound("max_rank", max_rank, 1)
         check_bound("max_side", max_side, 1)
-        held = held_params(cls.name, held)
+        held = held_params(cls, held)
         return _shape_configs(cls, held, max_rank, max_side)
 
 
@@ -190,7 +190,7 @@ class Softmax(Layer):
         (negative too) unless held. Shrinks towards one element and dim None."""
         check_bound("max_rank", max_rank, 1)
         check_bound("max_side", max_side, 1)
-        held = held_params(cls.name, held)
+        held = held_params(cls, held)
         return _softmax_configs(held, max_rank, max_side)
 
 

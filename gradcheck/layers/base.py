@@ -169,7 +169,7 @@ def as_float64(arr, who: str) -> np.ndarray:
                          "compare exact oracles (sympy, numpy) on such data") from None
 
 
-def is_exact(arr: np.ndarray) -> bool:
+def is_rational_data(arr: np.ndarray) -> bool:
     """Integer or rational data, on which linear and piecewise-linear layers must agree exactly."""
     return arr.dtype.kind in "iu" or arr.dtype == object
 
@@ -258,7 +258,7 @@ class Layer(ABC):
     def input_strategy(self, name: str, shapes: dict[str, tuple[int, ...]], kind: str):
         """Strategy for input ``name``: small numbers of ``kind`` by default; layers override it for inputs
         that are not data (class targets, indices), which must stay integers whatever the kind."""
-        from ..strategies import arrays
+        from ..drawing import arrays
         return arrays(shapes[name], kind=kind)
 
     # -- common machinery --------------------------------------------------------------------------
@@ -307,9 +307,9 @@ class Layer(ABC):
         if not self.exact:
             for name, arr in [*arrays.items(), ("grad_out", g)]:
                 _check_float_range(self.name, name, arr)
-        return self._exact_if_large(arrays, g, given)
+        return self.python_ints_if_large(arrays, g, given)
 
-    def _exact_if_large(self, arrays, g, given):
+    def python_ints_if_large(self, arrays, g, given):
         """Integer inputs whose products could pass int64 become object arrays of Python ints (exact, never
         wrapped); small ones stay int64, the fast path."""
         if value_bound(self, list(arrays.values()) + ([] if g is None else [g])) < INT64_SAFE:
@@ -320,6 +320,11 @@ class Layer(ABC):
         # meeting an object one in NumPy arithmetic is computed in Python ints anyway.
         return ({k: big(v) if k in self.differentiable else v for k, v in arrays.items()}, given,
                 None if g is None else big(g))
+
+    def promoted_shape(self, name: str, shape) -> tuple[int, ...]:
+        """The shape input ``name`` of shape ``shape`` takes inside the layer (a single-channel 2-D exercise is
+        (1, 1, H, W)), or the InputError :meth:`prepare` would raise for it; nothing of that size is allocated."""
+        return self._promote(name, np.broadcast_to(np.int8(0), tuple(shape))).shape
 
     def _promote(self, name: str, arr: np.ndarray) -> np.ndarray:
         rank = self.ranks[name]
@@ -355,5 +360,5 @@ class Layer(ABC):
                      for name, gr in zip(given, grads))
 
 
-__all__ = ["IndexRule", "Layer", "ConfigError", "InputError", "as_array", "is_exact", "promote_to_shape",
+__all__ = ["IndexRule", "Layer", "ConfigError", "InputError", "as_array", "is_rational_data", "promote_to_shape",
            "value_bound"]

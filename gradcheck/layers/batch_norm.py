@@ -20,7 +20,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from ..errors import InputError
-from ..strategies import check_bound
+from ..drawing import check_bound
 from .base import IndexRule, Layer
 from .schema import Param, Schema
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from ..errors import ConfigError, InputError
-from ..strategies import check_bound, held_params, per_axis
-from . import _numpy_ops as ops
+from ..drawing import check_bound, held_params, per_axis
+from . import numpy_ops as ops
 from . import geometry
 from .schema import Param, Schema
 from .base import IndexRule, Layer
@@ -228,7 +228,7 @@ def conv_configs(*, spatial: int = 2, max_batch: int = 2, max_channels: int = 4,
     name = {1: "conv1d", 2: "conv2d"}.get(spatial)
     if name is None:
         raise InvalidArgument(f"spatial={spatial!r} is not allowed: spatial must be 1 or 2")
-    held = held_params(name, held)
+    held = held_params({1: Conv1d, 2: Conv2d}[spatial], held)
     return _conv_configs(name, spatial, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding,
                          max_dilation, bias, held, extensions)
 

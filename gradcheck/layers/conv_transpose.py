@@ -20,8 +20,8 @@ import sympy as sp
 from hypothesis import assume, strategies as st
 
 from ..errors import ConfigError, InputError
-from ..strategies import check_bound, held_params, per_axis
-from . import _numpy_ops as ops
+from ..drawing import check_bound, held_params, per_axis
+from . import numpy_ops as ops
 from . import geometry
 from .schema import Param, Schema
 from .base import Layer
@@ -192,7 +192,7 @@ def conv_transpose_configs(cls, *, max_batch: int = 2, max_channels: int = 4, ma
     check_bound("max_padding", max_padding, 0)
     # a held output_padding alone must fit the largest stride drawn
     alone = "output_padding" in held and "stride" not in held and "dilation" not in held
-    held = held_params(cls.name, held, **({"stride": max_stride} if alone else {}))
+    held = held_params(cls, held, **({"stride": max_stride} if alone else {}))
     return _configs(cls, max_batch, max_channels, max_side, max_kernel, max_stride, max_padding, max_dilation,
                     bias, held)
 

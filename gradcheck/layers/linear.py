@@ -15,7 +15,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from ..errors import ConfigError, InputError
-from ..strategies import check_bound, held_params
+from ..drawing import check_bound, held_params
 from .base import IndexRule, Layer
 from .schema import Param, Schema
 
@@ -72,7 +72,7 @@ class Linear(Layer):
         True/False to hold, None to draw. Shrinks towards one feature, batch 1 and no bias."""
         check_bound("max_batch", max_batch, 1)
         check_bound("max_side", max_side, 1)
-        held_params(cls.name, held)
+        held_params(cls, held)
         return _linear_configs(max_batch, max_side, bias)
 
 
@@ -146,7 +146,7 @@ class Flatten(Layer):
         drawn valid (negative ones too) unless held. Shrinks towards rank 1 and the default dims."""
         check_bound("max_rank", max_rank, 1)
         check_bound("max_side", max_side, 1)
-        held = held_params(cls.name, held)
+        held = held_params(cls, held)
         return _flatten_configs(max_rank, max_side, held)
 
 

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ..errors import InputError
-from ..strategies import check_bound, held_params
-from . import _numpy_ops as ops
+from ..drawing import check_bound, held_params
+from . import numpy_ops as ops
 from .base import IndexRule, Layer
 from .schema import Param, Schema
 
@@ -71,7 +71,8 @@ class SoftmaxCrossEntropy(Layer):
     def output_shape(self, shapes):
         return ()
 
-    def _scale(self, n):
+    def reduction_scale(self, n):
+        """The factor the reduction puts on each of the n samples' losses: 1/n for 'mean', 1 for 'sum'."""
         return Fraction(1, n) if self.params["reduction"] == "mean" else 1
 
     def sympy_rule(self, shapes):
@@ -80,7 +81,7 @@ class SoftmaxCrossEntropy(Layer):
         n, c, j = sp.symbols("n c j", integer=True, nonnegative=True)
         log_sum_exp = sp.log(sp.Sum(sp.exp(Z[n, j]), (j, 0, classes - 1)))
         weight = sp.Piecewise((1, sp.Eq(T[n], c)), (0, True)) if len(shapes["target"]) == 1 else T[n, c]
-        summand = sp.Rational(self._scale(n_samples)) * weight * (log_sum_exp - Z[n, c])
+        summand = sp.Rational(self.reduction_scale(n_samples)) * weight * (log_sum_exp - Z[n, c])
         expr = sp.Sum(summand, (n, 0, n_samples - 1), (c, 0, classes - 1))
         return IndexRule(indices=(), shape=(), expr=expr, operands=dict(shapes))
 
@@ -97,7 +98,7 @@ class SoftmaxCrossEntropy(Layer):
         y = self.target_rows(target, z.shape[1])
         top = z.max(axis=1, keepdims=True)
         log_sum_exp = top + np.log(np.exp(z - top).sum(axis=1, keepdims=True))
-        return np.asarray((y * (log_sum_exp - z)).sum() * float(self._scale(z.shape[0])))
+        return np.asarray((y * (log_sum_exp - z)).sum() * float(self.reduction_scale(z.shape[0])))
 
     def numpy_backward(self, grad_out, logits, target):
         z = _float(logits)
@@ -105,7 +106,7 @@ class SoftmaxCrossEntropy(Layer):
         e = np.exp(z - z.max(axis=1, keepdims=True))
         softmax = e / e.sum(axis=1, keepdims=True)
         # o − y, with o scaled by Σ_c y (= 1 for one-hot and probability rows) so any target is right.
-        grad = (softmax * y.sum(axis=1, keepdims=True) - y) * _float(grad_out) * float(self._scale(z.shape[0]))
+        grad = (softmax * y.sum(axis=1, keepdims=True) - y) * _float(grad_out) * float(self.reduction_scale(z.shape[0]))
         return grad, None
 
     def jax_forward(self, logits, target):
@@ -115,7 +116,7 @@ class SoftmaxCrossEntropy(Layer):
         classes = logits.shape[1]
         y = jax.nn.one_hot(target, classes, dtype=logits.dtype) if target.ndim == 1 else target.astype(logits.dtype)
         log_sum_exp = jax.scipy.special.logsumexp(logits, axis=1, keepdims=True)
-        return jnp.sum(y * (log_sum_exp - logits)) * float(self._scale(logits.shape[0]))
+        return jnp.sum(y * (log_sum_exp - logits)) * float(self.reduction_scale(logits.shape[0]))
 
     def input_strategy(self, name, shapes, kind):
         if name != "target":
@@ -131,7 +132,7 @@ class SoftmaxCrossEntropy(Layer):
         held. Shrinks towards one sample, one class, class-index targets and reduction 'mean'."""
         check_bound("max_batch", max_batch, 1)
         check_bound("max_side", max_side, 1)
-        return _loss_configs(cls, held_params(cls.name, held), max_batch, max_side, one_hot)
+        return _loss_configs(cls, held_params(cls, held), max_batch, max_side, one_hot)
 
 
 @st.composite
@@ -195,7 +196,7 @@ class Mse(Layer):
         Shrinks towards one element and reduction 'mean'."""
         check_bound("max_rank", max_rank, 1)
         check_bound("max_side", max_side, 1)
-        return _mse_configs(held_params(cls.name, held), max_rank, max_side)
+        return _mse_configs(held_params(cls, held), max_rank, max_side)
 
 
 @st.composite

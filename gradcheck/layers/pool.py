@@ -26,7 +26,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import ConfigError
-from . import _numpy_ops as ops
+from . import numpy_ops as ops
 from . import geometry
 from ._pooling import CEIL_MODE, KERNEL_SIZE, PADDING, STRIDE, TIES, Pool2d, scatter_add
 from .base import IndexRule

@@ -17,8 +17,8 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from ..errors import ConfigError, InputError
-from ..strategies import arrays, check_bound, held_params
-from . import _numpy_ops as ops
+from ..drawing import arrays, check_bound, held_params
+from . import numpy_ops as ops
 from . import geometry
 from .schema import REQUIRED, Param, Schema
 from .base import IndexRule, Layer
@@ -133,7 +133,7 @@ class MaxUnpool2d(Layer):
                             ("max_kernel", max_kernel), ("max_stride", max_stride)]:
             check_bound(name, value, 1)
         check_bound("max_padding", max_padding, 0)
-        held = held_params(cls.name, held, kernel_size=1)  # kernel_size is required: 1 stands in
+        held = held_params(cls, held, kernel_size=1)  # kernel_size is required: 1 stands in
 
         @st.composite
         def draw_config(draw):
@@ -174,7 +174,7 @@ class _Upsample(Layer):
         for name, value in [("max_batch", max_batch), ("max_channels", max_channels), ("max_side", max_side),
                             ("max_scale", max_scale)]:
             check_bound(name, value, 1)
-        held = held_params(cls.name, held)
+        held = held_params(cls, held)
         scale = st.just(held["scale_factor"]) if "scale_factor" in held else st.tuples(*[st.integers(1, max_scale)] * 2)
         sides = st.tuples(st.integers(1, max_batch), st.integers(1, max_channels), st.integers(1, max_side),
                           st.integers(1, max_side))

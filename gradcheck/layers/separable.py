@@ -16,7 +16,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from ..errors import InputError
-from ..strategies import check_bound, held_params, per_axis
+from ..drawing import check_bound, held_params, per_axis
 from . import geometry
 from .base import IndexRule, Layer
 from .conv import DILATION, PADDING, STRIDE, Conv2d
@@ -110,7 +110,7 @@ def separable_configs(*, max_batch: int = 2, max_channels: int = 3, max_multipli
         check_bound(name, value, 1)
     check_bound("max_padding", max_padding, 0)
     return _separable_configs(max_batch, max_channels, max_multiplier, max_side, max_kernel, max_stride, max_padding,
-                              max_dilation, bias, held_params("separable_conv2d", held), extensions)
+                              max_dilation, bias, held_params(SeparableConv2d, held), extensions)
 
 
 @st.composite

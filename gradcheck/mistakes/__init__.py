@@ -46,7 +46,7 @@ def for_layer(name: str) -> list[Mistake]:
     return [m for m in CATALOGUE.values() if name in m.layers or "*" in m.layers]
 
 
-def _same(a, b) -> bool:
+def same_values(a, b) -> bool:
     """Equal values: exactly for ints/Fractions, within the float64 tolerance when a float is involved."""
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
@@ -62,7 +62,7 @@ def diagnose(layer, arrays: dict, grad_out, answers: dict, correct: dict) -> lis
     that predicts a quantity it was not asked about is not held to it; one whose prediction equals the
     right answer on a wrong quantity (the example cannot tell them apart) does not match.
     """
-    wrong = {q for q in answers if q in correct and not _same(answers[q], correct[q])}
+    wrong = {q for q in answers if q in correct and not same_values(answers[q], correct[q])}
     if not wrong:
         return []
     found = []
@@ -73,7 +73,7 @@ def diagnose(layer, arrays: dict, grad_out, answers: dict, correct: dict) -> lis
             continue
         for prediction in predictions:
             asked = [q for q in answers if q in prediction]
-            if wrong <= set(asked) and all(_same(answers[q], prediction[q]) for q in asked):
+            if wrong <= set(asked) and all(same_values(answers[q], prediction[q]) for q in asked):
                 found.append(m.id)
                 break
     return found
@@ -91,4 +91,4 @@ from . import generic  # noqa: E402,F401
 from . import network  # noqa: E402,F401  (the SGD step of multi-layer exercises)
 from . import shape  # noqa: E402,F401  (output sizes, any layer)
 
-__all__ = ["CATALOGUE", "Mistake", "describe", "diagnose", "for_layer", "mistake"]
+__all__ = ["CATALOGUE", "Mistake", "describe", "diagnose", "for_layer", "mistake", "same_values"]

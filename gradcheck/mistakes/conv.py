@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import _numpy_ops as ops, geometry
+from ..layers import numpy_ops as ops, geometry
 from ..layers import layer as make_layer
 from . import mistake
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..layers import _numpy_ops as ops
+from ..layers import numpy_ops as ops
 from ..layers import layer as make_layer
 from . import CATALOGUE, mistake
 

@@ -37,7 +37,7 @@ def activation_derivative_from_input(layer, arrays, g):
 def softmax_label_not_subtracted(layer, arrays, g):
     correct, _ = layer.numpy_backward(g, arrays["logits"], arrays["target"])
     y = layer.target_rows(arrays["target"], np.shape(arrays["logits"])[1])
-    scale = float(np.asarray(g, dtype=np.float64)) * float(layer._scale(y.shape[0]))
+    scale = float(np.asarray(g, dtype=np.float64)) * float(layer.reduction_scale(y.shape[0]))
     return [{"grad_logits": correct + y * scale, "grad_target": None}]
 
 

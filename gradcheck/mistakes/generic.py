@@ -2,7 +2,7 @@
 with one twist that does not depend on the layer's own identities."""
 import numpy as np
 
-from ..layers import _numpy_ops as ops
+from ..layers import numpy_ops as ops
 from . import mistake
 
 

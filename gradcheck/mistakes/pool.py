@@ -6,7 +6,7 @@ import copy
 
 import numpy as np
 
-from ..layers import _numpy_ops as ops
+from ..layers import numpy_ops as ops
 from ..layers import layer as make_layer
 from ..layers.pool import scatter_add
 from . import mistake

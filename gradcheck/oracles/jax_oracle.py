@@ -74,6 +74,11 @@ def compile_options() -> dict | None:
     return dict(_FAST_COMPILE) if _platform() == "cpu" else None
 
 
+def platform() -> str:
+    """The platform ("cpu", "gpu", "tpu") this oracle compiles for now; the adapters key their programs by it."""
+    return _platform()  # looked up at call time: tests stand in for _platform
+
+
 def _platform() -> str:
     """The platform ("cpu", "gpu", "tpu") programs compile for here: that of ``jax.default_device(...)``
     when one is in force (the CPU fallback sets it), else JAX's default backend."""

@@ -41,7 +41,7 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     from ..errors import ConfigError
-    from ..report.cli import _formats
+    from ..report.cli import parse_formats
     from . import prove
 
     if args.all == bool(args.layer):
@@ -53,7 +53,7 @@ def run(args) -> int:
     jobs = ([(args.layer, args.claim, args.ties)] if args.layer else
             [(n, "textbook", "first") for n in _provable()] + [("max_pool2d", "textbook", "split")]
             + [(n, c, "first") for n, c in MISTAKES])
-    formats = _formats(args.format, ("md",) if args.out else ())
+    formats = parse_formats(args.format, ("md",) if args.out else ())
     if args.out:
         _io.folder(args.out)
     ok = True

@@ -9,7 +9,7 @@ True
 
 ``Report`` shows itself in Jupyter (``_repr_html_``, ``_repr_markdown_``) and writes Markdown (GitHub math,
 SVG figures beside it), one self-contained HTML file (MathML, inline SVG) or LaTeX (PDF figures beside it).
-Sections per layer family are registered in ``derive.FAMILIES`` (one small module per family, see ``conv.py``).
+Sections per layer family are registered in ``family.FAMILIES`` (one small module per family, see ``conv.py``).
 """
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ from ..layers import layer as make_layer
 from ..layers._params import fmt
 from ..layers.schema import command_args
 from . import document
-from .derive import (FAMILIES, Derivation, Family, default_layer, family_of, generic_sections, generic_small_shapes,
-                     register)
+from .derivation import Derivation
+from .family import FAMILIES, Family, default_layer, family_of, generic_small_shapes, pinned_data, register
+from .sections import generic_sections
 from . import conv  # noqa: F401  (registers the conv1d/conv2d sections; a new family: one import line)
 from . import pool  # noqa: F401  (max_pool2d routing, avg_pool2d divisors)
 from . import conv_transpose  # noqa: F401  (the adjoint relation)
@@ -129,7 +130,10 @@ def report(layer, *inputs, grad_out=None, size="small", seed: int = 0, name: str
     else:
         shapes = (family.small_shapes or generic_small_shapes)(layer, sides)
         layer.check_shapes(shapes)
-        arrays = {k: _draw(layer, k, shapes, rng) for k in shapes}
+        pinned = pinned_data(layer, sides)
+        given = pinned[1] if pinned and pinned[0] == shapes else {}
+        arrays = {k: np.asarray(given[k], dtype=np.int64) if k in given else _draw(layer, k, shapes, rng)
+                  for k in shapes}
         g = rng.integers(-3, 4, size=layer.output_shape(shapes))
         origin, seed_shown = f"Small integers drawn from seed {seed}.", seed
     stem = _stem(layer, sides if not inputs else None, seed if not inputs else 0, name)
@@ -157,8 +161,9 @@ def _draw(layer, name, shapes, rng):
         return rng.integers(-3, 4, size=shapes[name])
     from hypothesis import find, settings
 
+    # the minimal valid non-data input (targets, indices) of a configuration that has none pinned (DEFAULT_DATA)
     return find(layer.input_strategy(name, shapes, "integer"), lambda _: True,
-                settings=settings(database=None, derandomize=True))  # the minimal valid non-data input (targets, indices)
+                settings=settings(database=None, derandomize=True))
 
 
 __all__ = ["FAMILIES", "FORMATS", "Family", "Report", "parse_size", "register", "report"]

@@ -19,7 +19,6 @@ from .. import _io
 from ..layers.schema import command_args
 
 ALL_FORMATS = ("md", "html", "tex")
-REFRESH = "gradcheck report --all --out reports"
 
 
 def add_parser(subparsers):
@@ -39,7 +38,7 @@ def add_parser(subparsers):
     return r
 
 
-def _formats(text, default):
+def parse_formats(text, default):
     from ..errors import ConfigError
 
     if text is None:
@@ -66,14 +65,14 @@ def _case_reports(path: Path, out: Path, formats, command_path=None):
             skipped.append((ex.id, "chains several layers"))
             continue
         lay = ex.chain.stages[0].layer
-        inputs = [_exact_array(ex.data.get(name)) for name in lay.inputs]
+        inputs = [_integer_data(ex.data.get(name)) for name in lay.inputs]
         while inputs and inputs[-1] is None:
             inputs.pop()
         if not inputs or inputs[0] is None:
             skipped.append((ex.id, "gives no input data"))
             continue
         try:
-            r = report(lay, *inputs, grad_out=_exact_array(ex.data.get("grad_out")), name=ex.id,
+            r = report(lay, *inputs, grad_out=_integer_data(ex.data.get("grad_out")), name=ex.id,
                        command=f"gradcheck report {command_path or path}")
         except GradcheckError as exc:  # e.g. data too large to write out: report the others
             skipped.append((ex.id, f"cannot be reported: {exc}"))
@@ -84,7 +83,7 @@ def _case_reports(path: Path, out: Path, formats, command_path=None):
     return written
 
 
-def _exact_array(a):
+def _integer_data(a):
     """Grading keeps numbers as an object array of ints and Fractions; all-integer data becomes int64, so the
     report says "integer data" (and prints it) as for data given in Python."""
     if a is None or not all(isinstance(v, int) for v in a.ravel()):
@@ -119,18 +118,18 @@ def run(args) -> int:
 
     if args.all == bool(args.target):
         raise ConfigError("give one layer name, a case file, or --all")
-    _formats(args.format, ())  # a bad --format or --out is refused before any report is built
+    parse_formats(args.format, ())  # a bad --format or --out is refused before any report is built
     _io.folder(args.out)
     if args.all:
-        written = _all(args, _formats(args.format, ALL_FORMATS))
+        written = _all(args, parse_formats(args.format, ALL_FORMATS))
     elif args.target.endswith(".toml") or Path(args.target).is_file():
         if args.held or args.size != "small":
             raise ConfigError("a case file gives its own parameters and data: drop --size and layer parameters")
-        written = _case_reports(Path(args.target), Path(args.out), _formats(args.format, ("html",)))
+        written = _case_reports(Path(args.target), Path(args.out), parse_formats(args.format, ("html",)))
     else:
         command = _command(args)
         written = report(args.target, size=args.size, seed=args.seed, command=command, **args.held).write(
-            args.out, _formats(args.format, ("html",)))
+            args.out, parse_formats(args.format, ("html",)))
     for path in written:
         print(path)
     return 0

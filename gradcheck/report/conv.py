@@ -4,7 +4,7 @@ receptive field, and the collapse of the chain-rule sums into the two matrix ide
     dL/dF = corr(X̃, G̃)                                  X̃: X zero-padded,  G̃: dO stride-dilated
     dL/dX = crop(corr(pad(G̃, d(k−1)), rot180 F))        (+ the rows no window reached, then the padding cropped)
 
-with every intermediate matrix computed by the layer's own operations (``_numpy_ops``, ``Conv`` methods),
+with every intermediate matrix computed by the layer's own operations (``numpy_ops``, ``Conv`` methods),
 once on the symbols — so each entry is seen to be the chain-rule sum derived before — and once on the numbers.
 """
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ..layers import _numpy_ops as ops
+from ..layers import numpy_ops as ops
 from . import figures
-from .derive import UPSTREAM, Family, _evaluated, as_matrix, rationals, register, squeeze2d
+from .derivation import UPSTREAM, as_matrix, cell_names, evaluated, invariant, rationals, squeeze2d
+from .family import Family, register
 from .document import Display, Heading, Para
 from .mathprint import Apply, Frac, Minus, Name, Partial, product, total
 
@@ -30,7 +31,7 @@ def small_shapes(layer, size=None):
     if size is not None:
         sides = tuple(size) * nd if len(size) == 1 else tuple(size)
         if len(sides) != nd:
-            raise _size_error(layer, size)
+            raise size_error(layer, size)
     else:
         sides = []
         for axis in range(nd):
@@ -45,21 +46,21 @@ def small_shapes(layer, size=None):
     return {"x": (1, groups) + tuple(sides), "w": (groups, 1) + kernel, "b": (groups,)}
 
 
-def _size_error(layer, size):
+def size_error(layer, size):
     from ..errors import ConfigError
 
     return ConfigError(f"size {'x'.join(map(str, reversed(size)))} does not fit {layer.name}: give "
                        f"{layer.spatial} side(s), e.g. " + ("7" if layer.spatial == 1 else "5x5"))
 
 
-def _geometry(d):
+def geometry_of(d):
     layer = d.layer
     kernel, size = d.shapes["w"][2:], d.shapes["x"][2:]
     return kernel, size, layer.pads(kernel, size), layer.params["stride"], layer.params["dilation"]
 
 
 def output_size(d) -> list:
-    kernel, size, pads, stride, dilation = _geometry(d)
+    kernel, size, pads, stride, dilation = geometry_of(d)
     rows = []
     for axis, name in enumerate(AXES[d.layer.spatial]):
         n, k, (pb, pa), s, dl = size[axis], kernel[axis], pads[axis], stride[axis], dilation[axis]
@@ -75,10 +76,10 @@ def output_size(d) -> list:
                      total(sp.floor(Frac(room, s), evaluate=False), 1), sp.Integer(result)])
     reads = _read_positions(d)
     padding = d.layer.params["padding"]
-    said = (f"padding {padding!r}, which resolves to " if isinstance(padding, str) else "padding ") + _pads_text(pads)
+    said = (f"padding {padding!r}, which resolves to " if isinstance(padding, str) else "padding ") + pads_text(pads)
     return [Para(f"A window covers d·(k − 1) + 1 input positions; it starts every s positions and the last one "
-                 f"must end inside the padded input. With kernel k = {_t(kernel)}, stride s = {_t(stride)}, dilation "
-                 f"d = {_t(dilation)} and {said}:"),
+                 f"must end inside the padded input. With kernel k = {axis_text(kernel)}, stride s = "
+                 f"{axis_text(stride)}, dilation d = {axis_text(dilation)} and {said}:"),
             Display(rows),
             Para(f"so {UPSTREAM} and the output have shape {d.out_shape} (N, C_out, "
                  + ", ".join(f"{a}_out" for a in AXES[d.layer.spatial]) + "). The same geometry is in the "
@@ -90,37 +91,32 @@ def output_size(d) -> list:
 
 def _read_positions(d) -> list:
     """s·(i − 1) + d·(p − 1) + 1 − p_b per axis, checked against the read index of the 1-based rule."""
-    from .derive import one_based_rule
+    from .sections import one_based_rule
 
     _, rhs, bases, _ = one_based_rule(d)
     term = next(t for t in (rhs.args if type(rhs).__name__ == "Terms" else [rhs]) if isinstance(t, sp.Sum))
-    read = next(r for r in sp.sympify(_evaluated(term.function)).atoms(sp.Indexed) if r.base == bases["x"])
-    kernel, size, pads, stride, dilation = _geometry(d)
+    read = next(r for r in sp.sympify(evaluated(term.function)).atoms(sp.Indexed) if r.base == bases["x"])
+    kernel, size, pads, stride, dilation = geometry_of(d)
     rows = []
     for axis in range(d.layer.spatial):
         i, tap = d.rule.indices[2 + axis], term.limits[1 + axis][0]
         S, D, PB = sp.symbols("s d p_b")
         general = total(product(S, total(i, Minus(1))), product(D, total(tap, Minus(1))), 1, Minus(PB))
         concrete = stride[axis] * (i - 1) + dilation[axis] * (tap - 1) + 1 - pads[axis][0]
-        assert sp.expand(concrete - read.indices[2 + axis]) == 0, "read position disagrees with the rule"
+        invariant(sp.expand(concrete - read.indices[2 + axis]) == 0, "read position disagrees with the rule")
         rows.append([general, total(product(stride[axis], total(i, Minus(1))), product(dilation[axis], total(
             tap, Minus(1))), 1, Minus(pads[axis][0])), sp.expand(concrete)])
     return rows
 
 
-def _names(arr, prefix=""):
-    return np.vectorize(lambda s: prefix + str(s).replace("_", "") if isinstance(s, sp.Symbol) else "",
-                        otypes=[object])(squeeze2d(arr))
-
-
-def _zeros(arr):
+def padding_cells(arr):
     return squeeze2d(np.vectorize(lambda s: not isinstance(s, sp.Symbol), otypes=[bool])(arr).astype(object)) \
         .astype(bool)
 
 
 def receptive_field(d, symbolic_x_padded, numeric_x_padded):
     """Padded X with the window of one output highlighted (the last one: it shows the stride)."""
-    kernel, size, pads, stride, dilation = _geometry(d)
+    kernel, size, pads, stride, dilation = geometry_of(d)
     last = tuple(n - 1 for n in d.out_shape[2:])
     window = np.zeros(symbolic_x_padded.shape[2:], dtype=bool)
     window[np.ix_(*[[s * i + dl * t for t in range(k)] for i, s, dl, k in zip(last, stride, dilation, kernel)])] = True
@@ -130,21 +126,21 @@ def receptive_field(d, symbolic_x_padded, numeric_x_padded):
     return figures.grids("receptive-field", f"The receptive field of {o_name}: the cells of the padded X it "
                          "reads (orange); grey cells are zero padding", [
                              figures.Panel("X padded", squeeze2d(numeric_x_padded[0, 0]),
-                                           _names(symbolic_x_padded[0, 0]), window.reshape(squeeze2d(window).shape),
-                                           _zeros(symbolic_x_padded[0, 0])),
-                             figures.Panel("F", squeeze2d(d.inputs["w"][0, 0]), _names(d.symbols["w"][0, 0])),
-                             figures.Panel("O", squeeze2d(d.forward_values[0, 0]), _names(d.O[0, 0]),
+                                           cell_names(symbolic_x_padded[0, 0]), window.reshape(squeeze2d(window).shape),
+                                           padding_cells(symbolic_x_padded[0, 0])),
+                             figures.Panel("F", squeeze2d(d.inputs["w"][0, 0]), cell_names(d.symbols["w"][0, 0])),
+                             figures.Panel("O", squeeze2d(d.forward_values[0, 0]), cell_names(d.O[0, 0]),
                                            squeeze2d(out_mark).astype(bool))])
 
 
-def _same(a, b) -> bool:
+def equal(a, b) -> bool:
     return all(sp.expand(sp.sympify(x) - sp.sympify(y)) == 0 for x, y in zip(np.ravel(a), np.ravel(b)))
 
 
-def _steps(d, x, w, g):
+def identity_steps(d, x, w, g):
     """The identities step by step, on any arrays (symbols or numbers), with the layer's own operations."""
     layer = d.layer
-    kernel, size, pads, stride, dilation = _geometry(d)
+    kernel, size, pads, stride, dilation = geometry_of(d)
     s = {"x_padded": ops.pad(x, pads), "g_dilated": ops.dilate_by(g, stride)}
     s["grad_w_full"] = layer.weight_gradient(s["x_padded"], s["g_dilated"], (None,) * len(kernel), dilation)
     s["grad_w"] = layer.weight_gradient(s["x_padded"], s["g_dilated"], kernel, dilation)
@@ -159,17 +155,17 @@ def _steps(d, x, w, g):
     return s
 
 
-def _matrix(arr):
+def matrix_of(arr):
     return as_matrix(np.vectorize(lambda v: v if isinstance(v, sp.Basic) else sp.Rational(v),
                                   otypes=[object])(np.asarray(arr, dtype=object)))
 
 
-def _t(values) -> str:
+def axis_text(values) -> str:
     """A per-axis tuple as text: (2,) -> '2', (2, 1) -> '(2, 1)'."""
     return str(values[0]) if len(values) == 1 else str(tuple(values))
 
 
-def _pads_text(pads) -> str:
+def pads_text(pads) -> str:
     if len(set(pads)) == 1 and pads[0][0] == pads[0][1]:
         return f"{pads[0][0]} on every side"
     return "(before, after) = " + ", ".join(f"{a}" for a in pads) + " per axis"
@@ -201,38 +197,41 @@ def _window(a, b, entry, out_step, tap_step, skip_zero_b=True):
 
 
 def collapse(d) -> list:
-    kernel, size, pads, stride, dilation = _geometry(d)
+    kernel, size, pads, stride, dilation = geometry_of(d)
     if d.shapes["x"][:2] != (1, 1) or d.shapes["w"][:2] != (1, 1):
         return [Heading(2, "The sums collapse into two matrix identities"),
                 Para("The step-by-step collapse is drawn for one image and one channel (N = C_in = C_out = 1); "
                      "with several channels the same identities hold per channel pair, summed over the batch "
                      "and the input channels of each group (see the single-channel reports).")]
-    sym = _steps(d, d.symbols["x"], d.symbols["w"], d.dO)
-    num = _steps(d, rationals(d.inputs["x"]), rationals(d.inputs["w"]), rationals(d.grad_out))
+    sym = identity_steps(d, d.symbols["x"], d.symbols["w"], d.dO)
+    num = identity_steps(d, rationals(d.inputs["x"]), rationals(d.inputs["w"]), rationals(d.grad_out))
     # The identities reproduce the chain-rule sums term by term, and the numbers of the oracle.
-    assert _same(sym["grad_w"], d.gradients["w"]) and _same(sym["grad_x"], d.gradients["x"])
-    assert _same(num["grad_w"], d.gradient_values["w"]) and _same(num["grad_x"], d.gradient_values["x"])
+    invariant(equal(sym["grad_w"], d.gradients["w"]) and equal(sym["grad_x"], d.gradients["x"]),
+              "the identities on symbols disagree with the derived gradients")
+    invariant(equal(num["grad_w"], d.gradient_values["w"]) and equal(num["grad_x"], d.gradient_values["x"]),
+              "the identities on the numbers disagree with the sympy oracle")
     L, X, F = sp.Symbol("L"), sp.Symbol("X"), sp.Symbol("F")
     Xt, Gt = Name(r"\tilde{X}", "X", "~"), Name(r"\tilde{G}", "G", "~")
     corr, pad, rot = (Name(rf"\operatorname{{{n}}}", n) for n in ("corr", "pad", "rot180"))
     s_text = "×".join(map(str, stride))
     blocks = [Heading(2, "The sums collapse into two matrix identities"),
               Para("Look at the chain-rule sums as arrays. Two ingredients appear in both identities:"),
-              Para(f"X̃, the input with its zero padding ({_pads_text(pads)}):" if any(map(any, pads)) else
+              Para(f"X̃, the input with its zero padding ({pads_text(pads)}):" if any(map(any, pads)) else
                    "X̃, the input with its zero padding — none here, so X̃ = X:"),
-              Display([[Xt, _matrix(sym["x_padded"]), _matrix(num["x_padded"])]]),
+              Display([[Xt, matrix_of(sym["x_padded"]), matrix_of(num["x_padded"])]]),
               Para(f"G̃, the upstream gradient dilated by the stride {s_text}: s − 1 zeros between neighbouring "
                    "entries (output positions are s apart in the input, so dO is spread back onto that grid):"),
-              Display([[Gt, _matrix(sym["g_dilated"]), _matrix(num["g_dilated"])]]),
+              Display([[Gt, matrix_of(sym["g_dilated"]), matrix_of(num["g_dilated"])]]),
               receptive_field(d, sym["x_padded"], num["x_padded"]),
               Heading(3, "dL/dF = corr(X̃, G̃)")]
     wide = sym["grad_w_full"].shape[2:] != sym["grad_w"].shape[2:]
     first = (0,) * len(kernel)
     lhs, rule = _correlation_rule(Xt, Gt, dilation, sym["g_dilated"].shape[2:])
     first_window = _window(sym["x_padded"], sym["g_dilated"], first, dilation, (1,) * len(first))
-    assert _same([_evaluated(first_window)], [d.gradients["w"][(0, 0) + first]])
+    invariant(equal([evaluated(first_window)], [d.gradients["w"][(0, 0) + first]]),
+              "worked window disagrees with the chain rule")
     blocks += [Para("Slide G̃ over X̃ — a valid cross-correlation, with X̃ read at the filter's dilation "
-                    f"{_t(dilation)}:"),
+                    f"{axis_text(dilation)}:"),
                Display([[lhs, rule]]),
                Para("Only the entries of G̃ that hold a dO contribute; at the first filter position, for example, "
                     + ("the window of X̃ may still lie partly on the padding:" if any(map(any, pads)) else
@@ -246,26 +245,26 @@ def collapse(d) -> list:
     if wide:
         blocks.append(Para(f"The correlation itself is {squeeze2d(sym['grad_w_full']).shape} — larger than F "
                            "because the last rows/columns of X̃ are read by no window; dL/dF is its first "
-                           f"{_t(kernel)} block."))
-    blocks += [Display([[Partial(L, F), Apply(corr, Xt, Gt), _matrix(num["grad_w"])]]),
+                           f"{axis_text(kernel)} block."))
+    blocks += [Display([[Partial(L, F), Apply(corr, Xt, Gt), matrix_of(num["grad_w"])]]),
                _figure_w(d, sym, num)]
     e = tuple(dl * (k - 1) for k, dl in zip(kernel, dilation))
     remainder = sym["remainder"]
     blocks += [Heading(3, "dL/dX = full-conv(rot180 F, G̃), cropped"),
                Para(f"Every X̃ position is reached by the taps of the outputs around it, taken in reverse order. "
-                    f"So pad G̃ with d·(k − 1) = {_t(e)} zeros on each side (a 'full' correlation) …"),
-               Display([[Apply(pad, Gt), _matrix(sym["g_full_padded"]),
-                         _matrix(num["g_full_padded"])]]),
+                    f"So pad G̃ with d·(k − 1) = {axis_text(e)} zeros on each side (a 'full' correlation) …"),
+               Display([[Apply(pad, Gt), matrix_of(sym["g_full_padded"]),
+                         matrix_of(num["g_full_padded"])]]),
                Para("… and slide the filter rotated by 180° (every spatial axis reversed) over it:"),
-               Display([[Apply(rot, F), _matrix(sym["w_rotated"]), _matrix(num["w_rotated"])]]),
-               Display([[Apply(corr, Apply(pad, Gt), Apply(rot, F)), _matrix(num["full"])]])]
+               Display([[Apply(rot, F), matrix_of(sym["w_rotated"]), matrix_of(num["w_rotated"])]]),
+               Display([[Apply(corr, Apply(pad, Gt), Apply(rot, F)), matrix_of(num["full"])]])]
     if any(remainder):
-        blocks.append(Para(f"It is {_t(remainder)} short of X̃'s shape: the last rows/columns of X̃ are read by no "
-                           "output window ((size + 2p − d(k − 1) − 1) mod s of them), so their gradient is 0 — "
+        blocks.append(Para(f"It is {axis_text(remainder)} short of X̃'s shape: the last rows/columns of X̃ are read "
+                           "by no output window ((size + 2p − d(k − 1) − 1) mod s of them), so their gradient is 0 — "
                            "append them after (bottom/right):"))
     blocks += [Para("That is dL/dX̃, the gradient of the padded input. The padding is not part of X: crop it "
-                    f"({_pads_text(pads)}) to get dL/dX:"),
-               Display([[Partial(L, Xt), _matrix(num["grad_x_padded"])], [Partial(L, X), _matrix(num["grad_x"])]]),
+                    f"({pads_text(pads)}) to get dL/dX:"),
+               Display([[Partial(L, Xt), matrix_of(num["grad_x_padded"])], [Partial(L, X), matrix_of(num["grad_x"])]]),
                Para("Entry by entry (the same correlation rule, now with pad(G̃) and rot180 F) each X̃ position "
                     "collects the dO of every window over it times the filter tap lying on it — the zeros of "
                     "pad(G̃) drop out, as in the first row — and that is exactly the chain-rule sum derived above "
@@ -280,7 +279,7 @@ def collapse(d) -> list:
 
 def _worked_x(d, sym, ix, Xt, full=False):
     """∂L/∂X_ix = ∂L/∂X̃_(ix + pad) = the window of pad(G̃) under rot180 F (``full``: its zeros shown too)."""
-    kernel, size, pads, stride, dilation = _geometry(d)
+    kernel, size, pads, stride, dilation = geometry_of(d)
     L = sp.Symbol("L")
     padded = tuple(i + pb for i, (pb, _) in zip(ix[2:], pads))
     full_shape = sym["full"].shape[2:]
@@ -290,7 +289,7 @@ def _worked_x(d, sym, ix, Xt, full=False):
                      skip_zero_b=False)
     kept = total(*[t for t in (window.args if type(window).__name__ == "Terms" else [window])
                    if isinstance(t.args[0], sp.Symbol) and t.args[0].name.startswith(UPSTREAM)])
-    assert _same([_evaluated(window)], [d.gradients["x"][ix]]), "worked window disagrees with the chain rule"
+    invariant(equal([evaluated(window)], [d.gradients["x"][ix]]), "worked window disagrees with the chain rule")
     xt = sp.Indexed(sp.IndexedBase(Xt), *[p + 1 for p in padded])
     return [Partial(L, d.symbols["x"][ix]), Partial(L, xt)] + ([window] if full else []) + [
         kept, d.gradient_values["x"][ix]]
@@ -304,24 +303,24 @@ def _interesting(d):
 
 def _figure_w(d, sym, num):
     return figures.grids("collapse-w", "dL/dF = corr(X̃, G̃): padded X, stride-dilated dO (grey: zeros), result",
-                         [figures.Panel("X̃ (padded X)", squeeze2d(num["x_padded"]), _names(sym["x_padded"]),
-                                        shade=_zeros(sym["x_padded"])),
-                          figures.Panel("G̃ (dO dilated)", squeeze2d(num["g_dilated"]), _names(sym["g_dilated"]),
-                                        shade=_zeros(sym["g_dilated"])),
-                          figures.Panel("dL/dF", squeeze2d(num["grad_w"]), _names(d.symbols["w"], "d"))])
+                         [figures.Panel("X̃ (padded X)", squeeze2d(num["x_padded"]), cell_names(sym["x_padded"]),
+                                        shade=padding_cells(sym["x_padded"])),
+                          figures.Panel("G̃ (dO dilated)", squeeze2d(num["g_dilated"]), cell_names(sym["g_dilated"]),
+                                        shade=padding_cells(sym["g_dilated"])),
+                          figures.Panel("dL/dF", squeeze2d(num["grad_w"]), cell_names(d.symbols["w"], "d"))])
 
 
 def _figure_x(d, sym, num):
     cropped = np.ones(num["grad_x_padded"].shape[2:], dtype=bool)
-    kernel, size, pads, *_ = _geometry(d)
+    kernel, size, pads, *_ = geometry_of(d)
     cropped[tuple(slice(pb, pb + n) for (pb, _), n in zip(pads, size))] = False
     return figures.grids("collapse-x", "dL/dX: dilated dO padded for the full correlation, the rotated filter, "
                          "dL/dX̃ (grey: cropped padding), dL/dX",
-                         [figures.Panel("pad(G̃)", squeeze2d(num["g_full_padded"]), _names(sym["g_full_padded"]),
-                                        shade=_zeros(sym["g_full_padded"])),
-                          figures.Panel("rot180 F", squeeze2d(num["w_rotated"]), _names(sym["w_rotated"])),
+                         [figures.Panel("pad(G̃)", squeeze2d(num["g_full_padded"]), cell_names(sym["g_full_padded"]),
+                                        shade=padding_cells(sym["g_full_padded"])),
+                          figures.Panel("rot180 F", squeeze2d(num["w_rotated"]), cell_names(sym["w_rotated"])),
                           figures.Panel("dL/dX̃", squeeze2d(num["grad_x_padded"]), shade=squeeze2d(cropped).astype(bool)),
-                          figures.Panel("dL/dX", squeeze2d(num["grad_x"]), _names(d.symbols["x"], "d"))])
+                          figures.Panel("dL/dX", squeeze2d(num["grad_x"]), cell_names(d.symbols["x"], "d"))])
 
 
 CONV = register(Family(names={"x": "X", "w": "F", "b": "b"}, small_shapes=small_shapes, output_size=output_size,

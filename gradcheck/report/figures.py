@@ -36,12 +36,17 @@ def _as_2d(a):
 
 
 def number_text(v) -> str:
-    from .mathprint import decimal
+    """A cell's value as the math displays write it (mathprint.decimal: at most 6 places, else a/b), with a true
+    minus sign."""
+    from fractions import Fraction
+
     import sympy as sp
 
+    from ..number_text import format_number
+
     r = sp.nsimplify(v) if not isinstance(v, (int, np.integer)) else sp.Integer(int(v))
-    text = decimal(r) if isinstance(r, sp.Rational) else None
-    return (text if text is not None else str(r)).replace("-", "\u2212")
+    text = format_number(Fraction(int(r.p), int(r.q)), max_places=6) if isinstance(r, sp.Rational) else str(r)
+    return text.replace("-", "\u2212")
 
 
 def _draw(ax, panel: Panel):

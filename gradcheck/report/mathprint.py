@@ -8,9 +8,13 @@ such displays use small print-only nodes: ``Terms`` / ``Factors`` (built by :fun
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.mathml import MathMLPresentationPrinter
+
+from ..number_text import terminating_decimal
 
 
 class Partial(sp.Expr):
@@ -103,13 +107,9 @@ def _needs_parens(arg, in_product: bool) -> bool:
 
 
 def decimal(value: sp.Rational) -> str | None:
-    """A rational with a terminating decimal expansion (≤ 6 places) as that decimal, else None."""
-    for places in range(7):
-        scaled = value * 10**places
-        if scaled.is_Integer:
-            sign, digits = ("-" if scaled < 0 else ""), str(abs(int(scaled))).rjust(places + 1, "0")
-            return sign + (digits[:-places] + "." + digits[-places:] if places else digits)
-    return None
+    """A rational with a terminating decimal expansion of at most 6 places as that decimal (the lectures' 0.25),
+    else None: the printers then write a fraction."""
+    return terminating_decimal(Fraction(int(value.p), int(value.q)), max_places=6)
 
 
 class Latex(LatexPrinter):

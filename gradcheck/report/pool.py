@@ -18,8 +18,9 @@ import numpy as np
 import sympy as sp
 
 from . import figures
-from .conv import _pads_text
-from .derive import UPSTREAM, Family, as_matrix, rationals, register
+from .conv import pads_text
+from .derivation import UPSTREAM, as_matrix, cell_names, invariant, rationals, squeeze2d
+from .family import Family, register
 from .document import Display, Heading, Items, Math, Para
 from .mathprint import Apply, Frac, Minus, Name, Partial, product, total
 
@@ -62,15 +63,15 @@ def output_size(d) -> list:
                      total(sp.floor(Frac(room, s), evaluate=False), 1)] + ([] if dropped and dropped[-1][0] == name
                                                                           else [sp.Integer(result)]))
     padding = p["padding"]
-    pads_text = (f"padding {padding!r}, which resolves to " if isinstance(padding, str) else "padding ") + \
-        _pads_text(pads)
+    padding_said = (f"padding {padding!r}, which resolves to " if isinstance(padding, str) else "padding ") + \
+        pads_text(pads)
     no_dilation = "" if dilated else " (d = 1: average pooling has no dilation)"
     rounding = ("under ceil_mode the division rounds up (the + s − 1)" if ceil else
                 "the last one must end inside the padded input (the division rounds down)")
     blocks = [Para(f"torch's rule: a window covers d·(k − 1) + 1 input positions{no_dilation}, starts every "
                    f"s positions, and {rounding}. "
                    f"With kernel k = {p['kernel_size']}, stride s = {p['stride']}"
-                   + f", dilation d = {layer.dilation} and {pads_text}:"),
+                   + f", dilation d = {layer.dilation} and {padding_said}:"),
               Display(rows)]
     for name, before, start in dropped:
         blocks.append(Para(f"Along {name} that gives {before} windows, but the last would start at position "
@@ -96,11 +97,6 @@ def _windows(d):
     return out
 
 
-def _names(symbols, prefix=""):
-    from .derive import squeeze2d
-    return np.vectorize(lambda s: prefix + str(s).replace("_", ""), otypes=[object])(squeeze2d(symbols))
-
-
 def _cell(ix):
     return tuple(ix[2:])
 
@@ -114,7 +110,7 @@ def _gradient_rows(d, received, term):
         shown = [term(o) for o in outs]
         numbers = sum((sp.sympify(t).xreplace(d.values) if not isinstance(t, Frac) else
                        d.values[t.args[0]] / t.args[1] for t in shown), sp.Integer(0))
-        assert numbers == value, f"routed gradient of {x_sym} disagrees with the sympy oracle"
+        invariant(numbers == value, f"routed gradient of {x_sym} disagrees with the sympy oracle")
         if not outs:
             zero.append(x_sym)
             continue
@@ -135,10 +131,10 @@ def _selection(d):
     out = {}
     for ix, cells in _windows(d).items():
         top = max(x[c] for c in cells)
-        assert top == d.forward_values[ix], "window maximum disagrees with the sympy oracle"
+        invariant(top == d.forward_values[ix], "window maximum disagrees with the sympy oracle")
         tied = [c for c in cells if x[c] == top]
         first = ix[:2] + divmod(int(indices[ix]), width)
-        assert first == tied[0], "forward_with_indices disagrees with the first maximum in row-major order"
+        invariant(first == tied[0], "forward_with_indices disagrees with the first maximum in row-major order")
         out[ix] = (cells, tied, tied if split else [first])
     return out
 
@@ -205,12 +201,12 @@ def max_chain_rule(d) -> list:
         outs = readers.get(cell, [])
         value = d.gradient_values["x"][cell]
         if not outs:
-            assert value == 0, "an element no window reads has a nonzero gradient in the sympy oracle"
+            invariant(value == 0, "an element no window reads has a nonzero gradient in the sympy oracle")
             unread.append(x_sym)
             continue
         local = [_local(selection, o, cell) for o in outs]
         numbers = sum((d.values[d.dO[o]] * g for o, g in zip(outs, local)), sp.Integer(0))
-        assert numbers == value, f"chain-rule sum of {x_sym} disagrees with the sympy oracle"
+        invariant(numbers == value, f"chain-rule sum of {x_sym} disagrees with the sympy oracle")
         routed = [product(d.values[d.dO[o]], g) if g != 1 else d.values[d.dO[o]] for o, g in zip(outs, local) if g]
         rows.append([Partial(L, x_sym), total(*[product(d.dO[o], Partial(d.O[o], x_sym)) for o in outs]),
                      total(*[product(d.dO[o], g) for o, g in zip(outs, local)])]
@@ -270,7 +266,6 @@ def routing(d) -> list:
 
 
 def _routing_figure(d, selected_of, windows, x):
-    from .derive import squeeze2d
 
     n_c = (0, 0)
     shape = d.shapes["x"][2:]
@@ -287,11 +282,12 @@ def _routing_figure(d, selected_of, windows, x):
             chosen[_cell(c)] = True
             arrows.append(((1, _cell(ix)), (0, _cell(c))))
     sl = (0, 0)
-    panels = [figures.Panel("X (selected: orange)", squeeze2d(d.inputs["x"][sl]), _names(d.symbols["x"][sl]),
+    panels = [figures.Panel("X (selected: orange)", squeeze2d(d.inputs["x"][sl]), cell_names(d.symbols["x"][sl]),
                             chosen, tied & ~chosen),
-              figures.Panel("O", squeeze2d(d.forward_values[sl]), _names(d.O[sl])),
-              figures.Panel(UPSTREAM, squeeze2d(d.grad_out[sl]), _names(d.dO[sl])),
-              figures.Panel("dL/dX", squeeze2d(d.gradient_values["x"][sl]), _names(d.symbols["x"][sl], "d"), chosen)]
+              figures.Panel("O", squeeze2d(d.forward_values[sl]), cell_names(d.O[sl])),
+              figures.Panel(UPSTREAM, squeeze2d(d.grad_out[sl]), cell_names(d.dO[sl])),
+              figures.Panel("dL/dX", squeeze2d(d.gradient_values["x"][sl]), cell_names(d.symbols["x"][sl], "d"),
+                            chosen)]
     return figures.grids("routing", "Max-pool routing: an arrow from each output to the element of its window it "
                          "selected (orange; grey: a tied maximum not selected); dL/dX adds the dO routed to each "
                          "element", panels, arrows)
@@ -321,7 +317,7 @@ def divisors(d) -> list:
     for (n, c, i, j), cells in windows.items():
         # what the sympy rule divides by is what the layer's divisor says: the outputs' sums over their windows
         window_sum = sum((rationals(d.inputs["x"])[cell] for cell in cells), sp.Integer(0))
-        assert window_sum / int(divisor[i, j]) == d.forward_values[n, c, i, j], "divisor disagrees with the oracle"
+        invariant(window_sum / int(divisor[i, j]) == d.forward_values[n, c, i, j], "divisor disagrees with the oracle")
     received = {}
     for ix, cells in windows.items():
         for c in cells:
@@ -343,15 +339,14 @@ def divisors(d) -> list:
     if zero:
         blocks.append(Para(f"The other {len(zero)} elements lie in no window (rows/columns the stride skips): "
                            "their gradient is 0."))
-    from .derive import squeeze2d
     sl = (0, 0)
     blocks.append(figures.grids("divisors", "Average pooling: dO, the divisor of each window, the share dO/D, "
                                 "and dL/dX (each element: the sum of the shares of its windows)", [
-                                    figures.Panel(UPSTREAM, squeeze2d(d.grad_out[sl]), _names(d.dO[sl])),
+                                    figures.Panel(UPSTREAM, squeeze2d(d.grad_out[sl]), cell_names(d.dO[sl])),
                                     figures.Panel("D", squeeze2d(divisor)),
                                     figures.Panel(f"{UPSTREAM}/D", squeeze2d(share[sl])),
                                     figures.Panel("dL/dX", squeeze2d(d.gradient_values["x"][sl]),
-                                                  _names(d.symbols["x"][sl], "d"))]))
+                                                  cell_names(d.symbols["x"][sl], "d"))]))
     return blocks
 
 

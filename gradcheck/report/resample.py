@@ -3,7 +3,7 @@
 These layers require their parameters (no torch default), and the smallest configuration their strategies
 shrink to (kernel 1, factor 1, a 1×1 input) is the identity, which teaches nothing.
 """
-from .derive import Family, generic_small_shapes, register
+from .family import Family, generic_small_shapes, register
 
 
 def two_by_two(layer, size=None):
