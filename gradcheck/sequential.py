@@ -278,14 +278,20 @@ class Sequential(Layer):
         return self.stages[int(k)].input_strategy(own, local[int(k)], kind)
 
     # -- exercises on whole networks ---------------------------------------------------------------
-    def walk(self, *inputs, grad_out=None, lr=None, intervention: Intervention | None = None) -> Walk:
+    def walk(self, *inputs, grad_out=None, lr=None, intervention: Intervention | None = None, override=None,
+             update=None) -> Walk:
         """Everything one NumPy pass computes, stage by stage (see :class:`Walk`); trace, backward_trace and
         sgd_step are views of it. The backward runs only when grad_out is given (they pass 1 for a chain
         ending in a loss), the SGD step only when lr or the intervention's ``update`` is given as well.
 
         ``intervention`` (:class:`Intervention`): what one stage computes is replaced and everything downstream
         of it (later outputs, earlier gradients, the step) is recomputed from it; or the rule w − lr·dL/dw is.
+        ``override=``/``update=`` (the keywords before Intervention) still work: they make one.
         """
+        if override is not None or update is not None:
+            if intervention is not None:
+                raise ConfigError("give intervention= or override=/update=, not both")
+            intervention = Intervention(replace=dict(override or {}), update=update)
         intervention = intervention or NO_INTERVENTION
         arrays, given, g = self.prepare(inputs, grad_out)
         locals_, out = self._forward(arrays, self._numpy_run, intervention)

@@ -245,3 +245,15 @@ def test_stages_promote_and_check_their_own_inputs():
     net = gc.sequential(["linear", "softmax_cross_entropy"], without=["0.b"])
     with pytest.raises(gc.InputError, match=r"target holds 5 at index 0: class indices must be integers in \[0, 1\]"):
         net.forward(np.ones((1, 2)), np.ones((2, 2)), np.array([5]))
+
+
+def test_walk_keeps_its_older_override_and_update_keywords():
+    """walk(override=, update=), the keywords before Intervention, give what the Intervention gives."""
+    net = gc.sequential(["linear", "linear"], without=["0.b", "1.b"])
+    x, w0, w1, g = np.array([[1, 2]]), np.array([[1, 0], [2, -1]]), np.array([[3, 1]]), np.array([[1]])
+    old = net.walk(x, w0, w1, grad_out=g, lr=1, override={0: {"out": np.array([[5, -2]])}},
+                   update=lambda w, grad: w + grad)
+    new = net.walk(x, w0, w1, grad_out=g, lr=1, intervention=Intervention({0: {"out": np.array([[5, -2]])}},
+                                                                          update=lambda w, grad: w + grad))
+    assert old.outputs[1].tolist() == new.outputs[1].tolist() == [[13]]
+    assert all(old.updated[k].tolist() == new.updated[k].tolist() for k in new.updated)
