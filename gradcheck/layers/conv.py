@@ -143,7 +143,8 @@ class Conv(Layer):
         c_g, o_g = x_padded.shape[1] // groups, grad_dilated.shape[1] // groups
         # Only the rows taps 0..k−1 read: a G smaller than the input (a mistake undilated by the stride) would
         # otherwise correlate at every offset and keep k of them (VGG16 conv1_2 at stride 2: 680 GFLOP, not 0.5).
-        reach = tuple(slice(0, geometry.reach(k, n, stride=d))  # k windows of G's extent n, d apart
+        # (kernel None: every offset, uncropped; the reports show that full correlation before reading taps off)
+        reach = tuple(slice(None) if k is None else slice(0, geometry.reach(k, n, stride=d))
                       for k, d, n in zip(kernel, dilation, grad_dilated.shape[2:]))
         x_padded = x_padded[(slice(None), slice(None)) + reach]
         grad_w = np.concatenate([
